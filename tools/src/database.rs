@@ -5,7 +5,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::ToolsResult;
-use crate::schema::Schema;
 use crate::value::QueryResult;
 
 /// SQL dialect of an engine; selects the parser dialect and engine-specific rendering.
@@ -50,7 +49,4 @@ pub trait Database: Send + Sync {
 
     /// Run one read-only statement under the given limits.
     async fn execute(&self, sql: &str, options: &ExecOptions) -> ToolsResult<QueryResult>;
-
-    /// Introspect the schema (tables, columns, keys, row counts, sample values).
-    async fn schema(&self) -> ToolsResult<Schema>;
 }
