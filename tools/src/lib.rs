@@ -22,6 +22,7 @@ pub mod postgres;
 pub mod safety;
 pub mod schema;
 pub mod sql;
+pub mod shared_data;
 pub mod sqlite;
 pub mod tool;
 pub mod value;
