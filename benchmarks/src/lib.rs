@@ -1,3 +1,9 @@
-//! learnat-benchmarks: dataset loaders, the parallel evaluation runner, metrics and reports.
+//! learnat-benchmarks: dataset loaders, the evaluation runner, metrics, reports and the
+//! benchmarks behind `learnat bench`.
 //!
-//! Empty so far: see `ARCHITECTURE.md` for what lands here.
+//! - [`machine`]: a description of the machine a benchmark ran on, printed with every result.
+
+pub mod error;
+pub mod machine;
+
+pub use error::{BenchError, BenchResult};
