@@ -1,1 +1,360 @@
-fn main() {}
+//! `learnat`: the command-line front end. Argument parsing and wiring only; every capability
+//! lives in the workspace's library crates.
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use learnat_tools::demo::{DEMO_SEED, create_demo_database, demo_questions};
+use learnat_tools::render::{render_csv, render_json, render_table};
+use learnat_tools::schema::{IntrospectOptions, introspect};
+use learnat_tools::tool::{builtin_tools, openai_function_definitions};
+use learnat_tools::{Database, ExecOptions, ToolsError, database::open_database};
+
+#[derive(Parser)]
+#[command(
+    name = "learnat",
+    version,
+    about = "Ask your database questions in plain language; measure NL2SQL systems",
+    long_about = None
+)]
+struct Cli {
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one read-only SQL statement and print the result.
+    Sql(SqlArgs),
+    /// Print a database's schema.
+    Schema(SchemaArgs),
+    /// Create the bundled demo database (a small shop) at PATH.
+    DemoDb(DemoDbArgs),
+    /// A short tour of learnat on the bundled demo database (created on first use).
+    Demo(DemoArgs),
+    /// Print the agent tools' definitions.
+    Tools(ToolsArgs),
+    /// Benchmarks that print ratios against a reference measured in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Args)]
+struct SqlArgs {
+    /// SQLite file (or, with the postgres feature, a postgres:// URL).
+    #[arg(long)]
+    db: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ResultFormat::Table)]
+    format: ResultFormat,
+    /// Interrupt the query after this many milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    timeout_ms: u64,
+    /// Return at most this many rows.
+    #[arg(long, default_value_t = 1_000)]
+    max_rows: usize,
+    /// The SQL statement; `-` or nothing reads it from standard input.
+    sql: Option<OsString>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ResultFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Args)]
+struct SchemaArgs {
+    /// SQLite file (or, with the postgres feature, a postgres:// URL).
+    #[arg(long)]
+    db: String,
+    /// Rendering.
+    #[arg(long, value_enum, default_value_t = SchemaFormat::Ddl)]
+    format: SchemaFormat,
+    /// Distinct sample values shown per column.
+    #[arg(long, default_value_t = 3)]
+    samples: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SchemaFormat {
+    Ddl,
+    Compact,
+    Json,
+}
+
+#[derive(Args)]
+struct DemoDbArgs {
+    /// Where to write the new database; an existing file is never overwritten.
+    path: PathBuf,
+    /// Seed of the data generator (the same seed gives the same data).
+    #[arg(long, default_value_t = DEMO_SEED)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// The demo database to use (created when missing). Default: ~/.cache/learnat/demo/shop.sqlite
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ToolsArgs {
+    /// Print OpenAI-style function definitions (JSON) of the built-in tools.
+    #[arg(long)]
+    schema: bool,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Safety gate + normalisation overhead against raw rusqlite on the Spider dev gold queries.
+    Sql(BenchSqlArgs),
+}
+
+#[derive(Args)]
+struct BenchSqlArgs {
+    /// Spider directory (dev_gold.sql and database/). Default: ../shared/data/spider
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Timed repetitions per query (the median is used).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Exit codes: 0 success, 1 error, 2 refused by the read-only safety layers.
+const EXIT_ERROR: u8 = 1;
+const EXIT_REFUSED: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(error) => {
+            let refused = error
+                .downcast_ref::<ToolsError>()
+                .is_some_and(ToolsError::is_refusal);
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::from(if refused { EXIT_REFUSED } else { EXIT_ERROR })
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The error and its causes on one line, without repeating a cause the message already contains.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line.replace('\n', " ")
+}
+
+async fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Sql(args) => run_sql(args).await,
+        Command::Schema(args) => run_schema(args).await,
+        Command::DemoDb(args) => run_demo_db(args),
+        Command::Demo(args) => run_demo(args).await,
+        Command::Tools(args) => run_tools(args),
+        Command::Bench(BenchCommand::Sql(args)) => run_bench_sql(args),
+    }
+}
+
+async fn run_sql(args: SqlArgs) -> Result<ExitCode> {
+    let sql = read_sql(args.sql)?;
+    let db = open_database(&args.db).await?;
+    let options = ExecOptions {
+        timeout: Duration::from_millis(args.timeout_ms),
+        max_rows: args.max_rows,
+        ..ExecOptions::default()
+    };
+    let outcome = db.execute(&sql, &options).await;
+    let mut stdout = std::io::stdout().lock();
+    match (outcome, args.format) {
+        (Ok(result), ResultFormat::Table) => writeln!(stdout, "{}", render_table(&result))?,
+        (Ok(result), ResultFormat::Csv) => write!(stdout, "{}", render_csv(&result)?)?,
+        (Ok(result), ResultFormat::Json) => writeln!(stdout, "{}", render_json(&result))?,
+        // Programs reading JSON get the error on stdout too, in a stable shape.
+        (Err(error), ResultFormat::Json) => {
+            let json = serde_json::json!({"error": {"kind": error.kind(), "message": error.to_string()}});
+            writeln!(stdout, "{json}")?;
+            return Err(error.into());
+        }
+        (Err(error), _) => return Err(error.into()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The SQL argument, or standard input for `-` / no argument, checked for the input mistakes
+/// that would otherwise reach the engine as confusing errors.
+fn read_sql(argument: Option<OsString>) -> Result<String> {
+    let bytes = match argument {
+        Some(arg) if arg != "-" => arg.into_encoded_bytes(),
+        _ => {
+            let mut buffer = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buffer)
+                .context("cannot read SQL from standard input")?;
+            buffer
+        }
+    };
+    if bytes.contains(&0) {
+        bail!("the SQL contains binary data (a NUL byte); pass the statement as text");
+    }
+    let sql = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "the SQL is not valid UTF-8 (invalid byte at offset {}); pass the statement as UTF-8 text",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    if sql.trim().is_empty() {
+        bail!("no SQL given: pass a statement as the last argument or on standard input");
+    }
+    Ok(sql)
+}
+
+async fn run_schema(args: SchemaArgs) -> Result<ExitCode> {
+    let db = open_database(&args.db).await?;
+    let options = IntrospectOptions {
+        sample_values: args.samples,
+        ..IntrospectOptions::default()
+    };
+    let schema = introspect(db.as_ref(), &options).await?;
+    let text = match args.format {
+        SchemaFormat::Ddl => schema.to_ddl(),
+        SchemaFormat::Compact => schema.to_compact(),
+        SchemaFormat::Json => serde_json::to_string_pretty(&schema)?,
+    };
+    println!("{}", text.trim_end());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_demo_db(args: DemoDbArgs) -> Result<ExitCode> {
+    let summary = create_demo_database(&args.path, args.seed)?;
+    println!("{}", summary);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Default location of the demo database: `~/.cache/learnat/demo/shop.sqlite`.
+fn default_demo_path() -> Result<PathBuf> {
+    let home = std::env::var_os("HOME").context("HOME is not set; pass --db PATH")?;
+    Ok(Path::new(&home).join(".cache/learnat/demo/shop.sqlite"))
+}
+
+async fn run_demo(args: DemoArgs) -> Result<ExitCode> {
+    let path = match args.db {
+        Some(path) => path,
+        None => default_demo_path()?,
+    };
+    if !path.exists() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create directory '{}'", dir.display()))?;
+        }
+        let summary = create_demo_database(&path, DEMO_SEED)?;
+        println!("Created the demo database at {}: {summary}\n", path.display());
+    }
+    let db: Arc<dyn Database> = open_database(&path.to_string_lossy()).await?;
+    let schema = introspect(db.as_ref(), &IntrospectOptions::default()).await?;
+    println!("Schema of {} (compact form):\n{}", path.display(), schema.to_compact().trim_end());
+
+    let options = ExecOptions {
+        max_rows: 5,
+        ..ExecOptions::default()
+    };
+    let questions = demo_questions()?;
+    println!("\nThree of the {} bundled demo questions with their SQL, run read-only:", questions.len());
+    for question in questions.iter().filter(|q| !q.is_ambiguous()).take(3) {
+        println!("\nQ: {}\nSQL: {}", question.question(), question.sql());
+        let result = db.execute(question.sql(), &options).await?;
+        println!("{}", render_table(&result));
+    }
+    if let Some(ambiguous) = questions.iter().find(|q| q.is_ambiguous()) {
+        println!("\nAn ambiguous one (the agent will ask about it before answering):\n  {}", ambiguous.question());
+    }
+    let write = "DELETE FROM customers";
+    match db.execute(write, &options).await {
+        Err(error) => println!("\nA write is refused, and the file is untouched:\n  {write}\n  -> {error}"),
+        Ok(_) => bail!("the demo database accepted a write: this is a bug, please report it"),
+    }
+    println!(
+        "\nNext: learnat sql --db {} \"SELECT ...\"   |   learnat schema --db {}",
+        path.display(),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_tools(args: ToolsArgs) -> Result<ExitCode> {
+    if !args.schema {
+        for tool in builtin_tools_without_database() {
+            println!("{:<16} {}", tool.0, tool.1);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let definitions = openai_function_definitions(&builtin_tools_for_definitions());
+    println!("{}", serde_json::to_string_pretty(&definitions)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_bench_sql(args: BenchSqlArgs) -> Result<ExitCode> {
+    let spider = match args.data {
+        Some(dir) => dir,
+        None => learnat_tools::shared_data::shared_data_dir()
+            .map(|d| d.join("spider"))
+            .context("Spider data not found: pass --data DIR (the folder with dev_gold.sql and database/)")?,
+    };
+    let report = learnat_benchmarks::sql_overhead::run(&spider, args.repeats)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

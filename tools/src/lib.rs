@@ -19,6 +19,7 @@ pub mod demo;
 pub mod error;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod render;
 pub mod safety;
 pub mod schema;
 pub mod sql;
