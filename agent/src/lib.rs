@@ -1,5 +1,11 @@
 //! learnat-agent: language-model backends, prompts, the decomposition loop, demonstration
 //! retrieval, clarification, sessions and the MCP server.
 //!
-//! Nothing is implemented here yet: the agent is built on top of `learnat-tools` (see
-//! `ARCHITECTURE.md`), and this crate only exists so the workspace layout is fixed from the start.
+//! - [`model`]: the [`model::ChatModel`] trait every backend implements, and the backends.
+//! - [`error`]: [`AgentError`], the crate's one error type.
+
+pub mod error;
+pub mod model;
+
+pub use error::{AgentError, AgentResult};
+pub use model::{ChatMessage, ChatModel, Completion, GenerationParams, Role};
