@@ -17,13 +17,14 @@ pub mod compare;
 pub mod database;
 pub mod demo;
 pub mod error;
+pub mod hardness;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod render;
 pub mod safety;
 pub mod schema;
-pub mod sql;
 pub mod shared_data;
+pub mod sql;
 pub mod sqlite;
 pub mod tool;
 pub mod value;
