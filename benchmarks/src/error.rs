@@ -16,6 +16,14 @@ pub enum BenchError {
         source: std::io::Error,
     },
 
+    /// An output file could not be written.
+    #[error("cannot write '{}': {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A data file is not in the expected format.
     #[error("'{}' line {line}: {message}", .path.display())]
     Format {
@@ -23,6 +31,12 @@ pub enum BenchError {
         line: usize,
         message: String,
     },
+
+    /// The data set, the predictions or the options do not fit together (missing databases,
+    /// prediction counts, unknown ids, a checkpoint of another run, ...). The message says what
+    /// to do.
+    #[error("{0}")]
+    Invalid(String),
 
     /// Nothing could be measured.
     #[error("{0}")]
@@ -35,4 +49,22 @@ pub enum BenchError {
     /// An error from rusqlite in a reference measurement.
     #[error("reference SQLite connection: {0}")]
     Reference(#[from] rusqlite::Error),
+}
+
+impl BenchError {
+    /// Shorthand for [`BenchError::Read`].
+    pub(crate) fn read(path: impl Into<PathBuf>, source: std::io::Error) -> BenchError {
+        BenchError::Read {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for [`BenchError::Write`].
+    pub(crate) fn write(path: impl Into<PathBuf>, source: std::io::Error) -> BenchError {
+        BenchError::Write {
+            path: path.into(),
+            source,
+        }
+    }
 }
