@@ -135,10 +135,7 @@ fn write_python_float_repr(f: f64, out: &mut String) {
         out.push_str("0.0");
         return;
     }
-    // Rust's `{:e}` prints the same shortest round-trip digits Python's repr chooses, as
-    // `d[.ddd]e<exp>`; only the layout differs.
-    let mut scientific = InlineText::default();
-    let _ = write!(scientific, "{magnitude:e}");
+    let scientific = shortest_round_trip_digits(magnitude);
     let text = scientific.as_str();
     let (mantissa, exponent) = text.split_once('e').unwrap_or((text, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
@@ -177,6 +174,29 @@ fn write_python_float_repr(f: f64, out: &mut String) {
         let sign = if exponent < 0 { '-' } else { '+' };
         let _ = write!(out, "e{sign}{:02}", exponent.unsigned_abs());
     }
+}
+
+/// The digits of Python's `repr` for a positive finite float, as `d[.ddd]e<exp>`.
+///
+/// Rust's `{:e}` finds the shortest digit count that round-trips, as Python does, but when two
+/// strings of that length are equally close it may take the upper one, where Python rounds half
+/// to even. Such ties need 16 or more digits (below that the decimal spacing exceeds the float's
+/// spacing), and there the correctly rounded `{:.N$e}` (half to even, like Python) decides,
+/// provided it still round-trips.
+fn shortest_round_trip_digits(magnitude: f64) -> InlineText {
+    let mut shortest = InlineText::default();
+    let _ = write!(shortest, "{magnitude:e}");
+    let digit_count = shortest.as_str().split('e').next().map_or(0, |mantissa| {
+        mantissa.bytes().filter(u8::is_ascii_digit).count()
+    });
+    if digit_count >= 16 {
+        let mut rounded = InlineText::default();
+        let _ = write!(rounded, "{magnitude:.*e}", digit_count - 1);
+        if rounded.as_str().parse::<f64>() == Ok(magnitude) {
+            return rounded;
+        }
+    }
+    shortest
 }
 
 /// Python's `repr(bytes)` (which `str(bytes)` returns): `b'..'`, or `b".."` when the bytes hold
@@ -285,6 +305,9 @@ mod tests {
             (100.0, "100.0"),
             (65.5, "65.5"),
             (1234.5e-10, "1.2345e-07"),
+            // Ties between two shortest candidates go to the even digit, as in CPython.
+            (-201562347225087.625, "-201562347225087.62"),
+            (934356417220194.25, "934356417220194.2"),
         ];
         for &(value, expected) in cases {
             assert_eq!(float_str(value), expected, "repr of {value:?}");

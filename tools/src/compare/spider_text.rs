@@ -85,70 +85,146 @@ fn contains_ascii_case_insensitive(haystack: &str, needle: &str) -> bool {
 /// `distinct` (any case, unquoted) deleted.
 ///
 /// sqlparse tokenizes the whole text and `parse(s)[0]` keeps the first statement: everything up
-/// to the first `;` at parenthesis level 0 (where `END` also lowers the level) plus the
-/// whitespace and `--` comments right after it. A tokenizer error stops the deletion at the
-/// error; the rest of the text is kept, since the engine will reject it either way.
+/// to the first `;` at parenthesis level 0 (where `END` also lowers the level) plus the spaces,
+/// tabs and `--` comments right after it. Where sqlparse's tokens and sqlparser's differ in a way
+/// that matters, this follows sqlparse: a character neither can tokenize is kept as it is and
+/// tokenizing resumes after it (sqlparse emits a one-character error token), and a `distinct`
+/// glued to word characters (`1distinct`, `$distinct`, `distinct$x`) is part of a larger
+/// sqlparse token, so it stays.
 pub(crate) fn remove_distinct(sql: &str) -> String {
+    // A text full of unterminated quotes would otherwise be re-tokenized once per quote.
+    const MAX_TOKENIZER_RESTARTS: usize = 64;
     let dialect = SQLiteDialect {};
-    let mut tokens: Vec<TokenWithSpan> = Vec::new();
-    // On error the buffer holds every token before it, which is what we want to process.
-    let _ = Tokenizer::new(&dialect, sql)
-        .with_unescape(false)
-        .tokenize_with_location_into_buf(&mut tokens);
-
-    let mut offsets = ByteOffsets::new(sql);
-    let mut kept = String::with_capacity(sql.len());
-    let mut copied_until = 0;
-    let mut level: i64 = 0;
-    let mut first_statement_ended = false;
-    let mut end_of_last_token = 0;
-
-    for (index, token) in tokens.iter().enumerate() {
-        let start = offsets.byte_offset(token.span.start);
-        let end = offsets.byte_offset(token.span.end);
-        end_of_last_token = end;
-        if first_statement_ended {
-            if is_statement_trailer(&token.token) {
-                continue;
+    let mut removal = DistinctRemoval {
+        sql,
+        kept: String::with_capacity(sql.len()),
+        copied_until: 0,
+        level: 0,
+        first_statement_ended: false,
+    };
+    let mut segment_start = 0;
+    for _ in 0..MAX_TOKENIZER_RESTARTS {
+        let segment = &sql[segment_start..];
+        let mut tokens: Vec<TokenWithSpan> = Vec::new();
+        // On error the buffer holds every token before the one that failed.
+        let outcome = Tokenizer::new(&dialect, segment)
+            .with_unescape(false)
+            .tokenize_with_location_into_buf(&mut tokens);
+        let mut offsets = ByteOffsets::new(segment);
+        let mut tokenized_until = segment_start;
+        for (index, token) in tokens.iter().enumerate() {
+            let start = segment_start + offsets.byte_offset(token.span.start);
+            let end = segment_start + offsets.byte_offset(token.span.end);
+            tokenized_until = end;
+            if removal.visit(&tokens, index, start, end) == Visit::SecondStatementStarts {
+                return removal.finish(start);
             }
-            kept.push_str(&sql[copied_until..start]);
-            return kept;
         }
-        match &token.token {
-            Token::Word(word) if word.quote_style.is_none() => {
-                if word.value.eq_ignore_ascii_case("distinct") {
-                    kept.push_str(&sql[copied_until..start]);
-                    copied_until = end;
-                } else if word.keyword == Keyword::END && !is_name_position(&tokens, index) {
-                    level -= 1;
-                }
-            }
-            Token::LParen => level += 1,
-            Token::RParen => level -= 1,
-            Token::SemiColon if level <= 0 => first_statement_ended = true,
-            _ => {}
+        if outcome.is_ok() {
+            return removal.finish(sql.len());
         }
+        // Tokens are contiguous, so the failing token starts where the last good one ended.
+        let Some(failed) = sql[tokenized_until..].chars().next() else {
+            return removal.finish(sql.len());
+        };
+        if removal.first_statement_ended {
+            // The failing character is not whitespace: sqlparse starts a second statement there.
+            return removal.finish(tokenized_until);
+        }
+        segment_start = tokenized_until + failed.len_utf8();
     }
-
-    let tokenized_everything = end_of_last_token == sql.len() || tokens.is_empty();
-    if first_statement_ended && !tokenized_everything {
-        // The untokenizable rest is not whitespace, so sqlparse starts a second statement there.
-        kept.push_str(&sql[copied_until..end_of_last_token]);
-    } else {
-        kept.push_str(&sql[copied_until..]);
-    }
-    kept
+    removal.finish(sql.len())
 }
 
-/// Tokens sqlparse keeps in a statement after its `;`: whitespace and single-line comments.
+/// What one token means for the first statement.
+#[derive(Debug, PartialEq, Eq)]
+enum Visit {
+    Continue,
+    SecondStatementStarts,
+}
+
+/// State of [`remove_distinct`] across tokenizer restarts.
+struct DistinctRemoval<'a> {
+    sql: &'a str,
+    kept: String,
+    /// `sql[..copied_until]` has been copied into `kept`, minus the deleted tokens.
+    copied_until: usize,
+    /// sqlparse's statement-splitting level: parentheses and `END`.
+    level: i64,
+    first_statement_ended: bool,
+}
+
+impl DistinctRemoval<'_> {
+    /// Handles `tokens[index]`, which spans `sql[start..end]`.
+    fn visit(&mut self, tokens: &[TokenWithSpan], index: usize, start: usize, end: usize) -> Visit {
+        let token = &tokens[index].token;
+        if self.first_statement_ended {
+            // sqlparse's `--` comment token includes its line break; sqlparser's does not.
+            let ends_line_comment = index > 0
+                && matches!(token, Token::Whitespace(Whitespace::Newline))
+                && matches!(
+                    tokens[index - 1].token,
+                    Token::Whitespace(Whitespace::SingleLineComment { .. })
+                );
+            return if is_statement_trailer(token) || ends_line_comment {
+                Visit::Continue
+            } else {
+                Visit::SecondStatementStarts
+            };
+        }
+        match token {
+            Token::Word(word) if word.quote_style.is_none() => {
+                if word.value.eq_ignore_ascii_case("distinct") && self.stands_alone(start, end) {
+                    self.kept.push_str(&self.sql[self.copied_until..start]);
+                    self.copied_until = end;
+                } else if word.keyword == Keyword::END && !is_name_position(tokens, index) {
+                    self.level -= 1;
+                }
+            }
+            Token::LParen => self.level += 1,
+            Token::RParen => self.level -= 1,
+            Token::SemiColon if self.level <= 0 => self.first_statement_ended = true,
+            _ => {}
+        }
+        Visit::Continue
+    }
+
+    /// Whether the word at `sql[start..end]` is a whole sqlparse token: sqlparse's words are
+    /// runs of `\w`, `$` and `#`, and `$`, `#`, `@`, `:` or a backslash right before a word make it
+    /// a placeholder, variable or command.
+    fn stands_alone(&self, start: usize, end: usize) -> bool {
+        let is_word_char = |c: char| c.is_alphanumeric() || c == '_';
+        let mut preceding = self.sql[..start].chars().rev();
+        let before = preceding.next();
+        let after = self.sql[end..].chars().next();
+        let glued_before = before.is_some_and(|c| match c {
+            '$' | '#' | '@' | '\\' => true,
+            // `:name` is a placeholder unless the colon belongs to `::` or follows a word.
+            ':' => preceding
+                .next()
+                .is_none_or(|c| !(is_word_char(c) || c == ':')),
+            c => is_word_char(c),
+        });
+        let glued_after = after.is_some_and(|c| is_word_char(c) || matches!(c, '$' | '#'));
+        !glued_before && !glued_after
+    }
+
+    /// The kept text: everything not deleted, up to `cut` (the end of the first statement).
+    fn finish(mut self, cut: usize) -> String {
+        if self.copied_until < cut {
+            self.kept.push_str(&self.sql[self.copied_until..cut]);
+        }
+        self.kept
+    }
+}
+
+/// Tokens sqlparse keeps in a statement after its `;`: spaces, tabs and single-line comments.
+/// A newline is a token type of its own there and starts the next statement.
 fn is_statement_trailer(token: &Token) -> bool {
     matches!(
         token,
         Token::Whitespace(
-            Whitespace::Space
-                | Whitespace::Tab
-                | Whitespace::Newline
-                | Whitespace::SingleLineComment { .. }
+            Whitespace::Space | Whitespace::Tab | Whitespace::SingleLineComment { .. }
         )
     )
 }
@@ -317,15 +393,42 @@ mod tests {
         assert_eq!(remove_distinct("SELECT 1;"), "SELECT 1;");
         assert_eq!(remove_distinct("SELECT (1; 2)"), "SELECT (1; 2)");
         assert_eq!(remove_distinct("SELECT 1; /* c */"), "SELECT 1; ");
+        assert_eq!(remove_distinct("SELECT 1;\n/* c */ SELECT 2"), "SELECT 1;");
         // An unterminated string after the statement cannot be tokenized; sqlparse drops it.
         assert_eq!(remove_distinct("SELECT 1; 'open"), "SELECT 1; ");
     }
 
     #[test]
-    fn tokenizer_errors_keep_the_remaining_text() {
+    fn untokenizable_characters_are_kept_and_tokenizing_resumes() {
         assert_eq!(
-            remove_distinct("SELECT DISTINCT a FROM t WHERE b = 'open"),
-            "SELECT  a FROM t WHERE b = 'open"
+            remove_distinct("SELECT DISTINCT a FROM t WHERE b = 'open DISTINCT"),
+            "SELECT  a FROM t WHERE b = 'open "
+        );
+        // A markdown fence left in a model's answer.
+        assert_eq!(
+            remove_distinct("```sql SELECT DISTINCT a FROM t"),
+            "```sql SELECT  a FROM t"
+        );
+    }
+
+    #[test]
+    fn distinct_glued_to_other_characters_is_part_of_a_larger_token() {
+        let kept = [
+            "SELECT 1distinct",
+            "SELECT $distinct",
+            "SELECT a$distinct",
+            "SELECT @distinct",
+        ];
+        for sql in kept {
+            assert_eq!(remove_distinct(sql), sql);
+        }
+        assert_eq!(
+            remove_distinct("SELECT t.distinct FROM t"),
+            "SELECT t. FROM t"
+        );
+        assert_eq!(
+            remove_distinct("SELECT :distinct, a::distinct"),
+            "SELECT :distinct, a::"
         );
     }
 
