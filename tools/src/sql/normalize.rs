@@ -8,8 +8,9 @@
 //!   reserved word, so `"name"`, `` `name` `` and `name` print alike;
 //! - table aliases: a table that occurs once in its `FROM` loses its alias and qualified
 //!   references use the table name (`SELECT T1.name FROM singer AS T1` → `SELECT name FROM
-//!   singer`); a table occurring more than once in one `FROM` (self join), or whose name an
-//!   enclosing query already binds, gets the alias `<table>_<n>`, and derived tables get
+//!   singer`); a table occurring more than once in one `FROM` (self join), or one in a
+//!   subquery that has the name of an enclosing table the subquery refers to (a correlated
+//!   `singer.x` would otherwise be captured), gets the alias `<table>_<n>`, and derived tables get
 //!   `derived_<n>`, numbered in order of appearance in the statement, so the alias names chosen
 //!   by the author do not matter;
 //! - qualifiers: in a `SELECT` whose `FROM` binds exactly one table, qualified references to it
@@ -224,48 +225,119 @@ fn resolve_set_expr(
 /// Builds the scope of `select`'s `FROM` clause, renaming aliases to canonical names. Derived
 /// tables are resolved here, against the enclosing scopes only (they cannot see their siblings).
 fn bind_from(select: &mut Select, scopes: &mut Vec<Scope>, naming: &mut AliasNaming) -> Scope {
-    let mut occurrences: HashMap<String, usize> = HashMap::new();
+    let mut context = FromContext::default();
+    let mut local_names = HashSet::new();
     for table in &select.from {
-        count_tables(table, &mut occurrences);
+        survey_tables(table, &mut context.occurrences, &mut local_names);
+    }
+    let collides = context
+        .occurrences
+        .keys()
+        .any(|key| scopes.iter().any(|outer| outer.binds_canonical(key)));
+    if collides {
+        context.correlated = correlated_canonical_names(select, &local_names, scopes);
     }
     let mut scope = Scope::default();
     for table in &mut select.from {
-        bind_table_with_joins(table, &occurrences, scopes, naming, &mut scope);
+        bind_table_with_joins(table, &context, scopes, naming, &mut scope);
     }
     scope
 }
 
-fn count_tables(table: &TableWithJoins, occurrences: &mut HashMap<String, usize>) {
+/// What binding one `FROM` clause needs to know beyond the factor at hand.
+#[derive(Default)]
+struct FromContext {
+    /// How often each table (lower-cased name) occurs in this `FROM`.
+    occurrences: HashMap<String, usize>,
+    /// Canonical names of enclosing bindings that this `SELECT` (at any depth) refers to by
+    /// qualifier: a local table with such a name must get an alias, or it would capture them.
+    correlated: HashSet<String>,
+}
+
+/// Counts the tables of a `FROM` item and collects the names it makes visible.
+fn survey_tables(
+    table: &TableWithJoins,
+    occurrences: &mut HashMap<String, usize>,
+    visible: &mut HashSet<String>,
+) {
     let factors = std::iter::once(&table.relation).chain(table.joins.iter().map(|j| &j.relation));
     for factor in factors {
         match factor {
-            TableFactor::Table { name, .. } => {
-                *occurrences.entry(table_key(name)).or_insert(0) += 1;
+            TableFactor::Table { name, alias, .. } => {
+                let key = table_key(name);
+                visible.insert(
+                    alias
+                        .as_ref()
+                        .map_or_else(|| key.clone(), |alias| alias.name.value.to_lowercase()),
+                );
+                *occurrences.entry(key).or_insert(0) += 1;
+            }
+            TableFactor::Derived {
+                alias: Some(alias), ..
+            } => {
+                visible.insert(alias.name.value.to_lowercase());
             }
             TableFactor::NestedJoin {
                 table_with_joins, ..
-            } => count_tables(table_with_joins, occurrences),
+            } => survey_tables(table_with_joins, occurrences, visible),
             _ => {}
         }
     }
 }
 
+/// Canonical names of the enclosing bindings that qualified references inside `select` (nested
+/// queries included) may reach: qualifiers `select`'s own `FROM` does not bind, resolved in the
+/// enclosing scopes. A superset of the real correlations, which only costs an extra alias.
+fn correlated_canonical_names(
+    select: &Select,
+    local_names: &HashSet<String>,
+    scopes: &[Scope],
+) -> HashSet<String> {
+    let mut qualifiers = QualifierCollector::default();
+    let _ = select.visit(&mut qualifiers);
+    qualifiers
+        .names
+        .iter()
+        .filter(|name| !local_names.contains(*name))
+        .filter_map(|name| lookup(scopes, name).map(|(_, canonical)| canonical))
+        .collect()
+}
+
+/// Collects the lower-cased qualifiers of `qualifier.column` references.
+#[derive(Default)]
+struct QualifierCollector {
+    names: HashSet<String>,
+}
+
+impl Visitor for QualifierCollector {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        if let Expr::CompoundIdentifier(parts) = expr
+            && let [qualifier, _] = parts.as_slice()
+        {
+            self.names.insert(qualifier.value.to_lowercase());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 fn bind_table_with_joins(
     table: &mut TableWithJoins,
-    occurrences: &HashMap<String, usize>,
+    context: &FromContext,
     scopes: &mut Vec<Scope>,
     naming: &mut AliasNaming,
     scope: &mut Scope,
 ) {
-    bind_factor(&mut table.relation, occurrences, scopes, naming, scope);
+    bind_factor(&mut table.relation, context, scopes, naming, scope);
     for join in &mut table.joins {
-        bind_factor(&mut join.relation, occurrences, scopes, naming, scope);
+        bind_factor(&mut join.relation, context, scopes, naming, scope);
     }
 }
 
 fn bind_factor(
     factor: &mut TableFactor,
-    occurrences: &HashMap<String, usize>,
+    context: &FromContext,
     scopes: &mut Vec<Scope>,
     naming: &mut AliasNaming,
     scope: &mut Scope,
@@ -276,9 +348,9 @@ fn bind_factor(
             let visible = alias
                 .as_ref()
                 .map_or_else(|| key.clone(), |alias| alias.name.value.to_lowercase());
-            let once = occurrences.get(&key).copied().unwrap_or(0) <= 1;
-            let shadowed = scopes.iter().any(|outer| outer.binds_canonical(&key));
-            let canonical = if once && !shadowed {
+            let once = context.occurrences.get(&key).copied().unwrap_or(0) <= 1;
+            let captures_outer_reference = context.correlated.contains(&key);
+            let canonical = if once && !captures_outer_reference {
                 *alias = None;
                 key
             } else {
@@ -301,7 +373,7 @@ fn bind_factor(
         }
         TableFactor::NestedJoin {
             table_with_joins, ..
-        } => bind_table_with_joins(table_with_joins, occurrences, scopes, naming, scope),
+        } => bind_table_with_joins(table_with_joins, context, scopes, naming, scope),
         _ => {}
     }
 }
@@ -1019,6 +1091,15 @@ mod tests {
             // Inside, bare names read the inner table and `singer.` the outer one.
             "SELECT name FROM singer WHERE age > (SELECT avg(age) FROM singer AS singer_1 \
              WHERE country = singer.country)"
+        );
+    }
+
+    #[test]
+    fn uncorrelated_subquery_on_the_same_table_needs_no_alias() {
+        let sql = "SELECT T1.name FROM singer AS T1 WHERE T1.age > (SELECT avg(T2.age) FROM singer AS T2)";
+        assert_eq!(
+            norm(sql),
+            "SELECT name FROM singer WHERE age > (SELECT avg(age) FROM singer)"
         );
     }
 

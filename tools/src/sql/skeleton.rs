@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     Expr, Ident, ObjectName, Query, Select, SelectItem, SelectItemQualifiedWildcardKind,
-    TableAlias, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
+    TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 
 use super::normalize::normalize_statements;
@@ -19,9 +19,10 @@ const IDENTIFIER_MASK: &str = "_";
 /// The mask written for a literal.
 const LITERAL_MASK: &str = "?";
 
-/// The skeleton of `sql`: the normal form of [`super::normalize`] with every table, column and
-/// alias name written `_` (qualified columns too) and every literal written `?`. Keywords,
-/// operators and function names stay. Several statements are joined with `"; "`.
+/// The skeleton of `sql`: the normal form of [`super::normalize`] with every table and column
+/// name written `_` (qualified columns too), every literal written `?` and aliases left out (CTE
+/// names are `_`). Keywords, operators and function names stay. Several statements are joined
+/// with `"; "`. Skeletons are for comparing shapes; they are not meant to run.
 ///
 /// ```
 /// use learnat_tools::Dialect;
@@ -110,13 +111,6 @@ fn levenshtein(a: &[&str], b: &[&str]) -> usize {
 /// Masks names and literals in place.
 struct Masker;
 
-fn mask_alias(alias: &mut Option<TableAlias>) {
-    if let Some(alias) = alias {
-        alias.name = Ident::new(IDENTIFIER_MASK);
-        alias.columns.clear();
-    }
-}
-
 impl VisitorMut for Masker {
     type Break = ();
 
@@ -141,7 +135,7 @@ impl VisitorMut for Masker {
         match factor {
             TableFactor::Table { alias, .. }
             | TableFactor::Derived { alias, .. }
-            | TableFactor::NestedJoin { alias, .. } => mask_alias(alias),
+            | TableFactor::NestedJoin { alias, .. } => *alias = None,
             _ => {}
         }
         ControlFlow::Continue(())
@@ -150,7 +144,10 @@ impl VisitorMut for Masker {
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
         for item in &mut select.projection {
             match item {
-                SelectItem::ExprWithAlias { alias, .. } => *alias = Ident::new(IDENTIFIER_MASK),
+                SelectItem::ExprWithAlias { expr, .. } => {
+                    let expr = std::mem::replace(expr, Expr::value(Value::Null));
+                    *item = SelectItem::UnnamedExpr(expr);
+                }
                 SelectItem::QualifiedWildcard(
                     SelectItemQualifiedWildcardKind::ObjectName(name),
                     _,
@@ -195,7 +192,7 @@ mod tests {
         );
         assert_eq!(
             skel("SELECT x FROM (SELECT a AS x FROM t) AS sub WHERE x IN (SELECT b FROM u)"),
-            "SELECT _ FROM (SELECT _ AS _ FROM _) AS _ WHERE _ IN (SELECT _ FROM _)"
+            "SELECT _ FROM (SELECT _ FROM _) WHERE _ IN (SELECT _ FROM _)"
         );
     }
 
