@@ -12,7 +12,9 @@
 //!   statement is prepared, so it never runs. Extension loading, triggers-with-side-effects
 //!   (`trusted_schema`) and the FTS3 tokenizer hook are switched off with `sqlite3_db_config`.
 //! - **Resource limits.** A progress handler checks the statement's deadline every
-//!   [`PROGRESS_OPS`] virtual-machine instructions and interrupts it when the deadline passes,
+//!   [`PROGRESS_OPS`] virtual-machine instructions against a coarse clock a background ticker
+//!   thread keeps (1 ms resolution, real clock read every 64th check) and interrupts the
+//!   statement when the deadline passes,
 //!   so cartesian products, runaway recursive CTEs and big sorts end with
 //!   [`ToolsError::Timeout`]. `SQLITE_LIMIT_LENGTH` ([`MAX_VALUE_BYTES`]) makes `randomblob`,
 //!   `zeroblob`, `printf`, `replace` and `group_concat` bombs fail fast with
@@ -24,6 +26,10 @@
 //!   with the length limit and on-disk temporary storage no single query needs more, and a
 //!   value this high never gets in the way of the demo writer or of a benchmark's own
 //!   connections. A query that hits it fails with an out-of-memory [`ToolsError::ResourceLimit`].
+//!   Per statement, the progress handler also stops any statement that grows SQLite's heap by
+//!   more than [`MAX_STATEMENT_HEAP_BYTES`] (JSON aggregates, for one, only check the length
+//!   limit when they return). The counter is process-wide, so concurrent statements share the
+//!   budget; it is generous enough that only a runaway accumulation reaches it.
 //!
 //! Everything per-connection (flags, pragmas, limits, authorizer, progress handler) is set once
 //! when a connection is opened; running a statement costs a pool lookup, a cached prepare and
@@ -31,8 +37,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -68,10 +74,20 @@ pub const MAX_VALUE_BYTES: i32 = 16 * 1024 * 1024;
 /// Process-wide hard heap limit for SQLite, set once unless something else set one first.
 pub const HARD_HEAP_LIMIT_BYTES: i64 = 2 * 1024 * 1024 * 1024;
 
-/// Virtual-machine instructions between two deadline checks. A check costs one clock read
-/// (tens of nanoseconds), a thousand instructions a few microseconds of work: under 1 %
-/// overhead, and a deadline is noticed within microseconds of passing.
-pub const PROGRESS_OPS: i32 = 1000;
+/// Virtual-machine instructions between two progress-handler calls. A call costs two atomic
+/// loads (a few nanoseconds), a hundred instructions a microsecond or more of work: well under
+/// 1 % overhead. Few enough that statements made of a handful of heavy instructions (building
+/// multi-MiB strings) are still checked several times.
+pub const PROGRESS_OPS: i32 = 100;
+
+/// Every this many progress-handler calls, the real clock is read instead of the ticker's.
+const REAL_CLOCK_EVERY: u32 = 64;
+
+/// How often the ticker thread refreshes its clock and heap gauge while statements run.
+const TICK: Duration = Duration::from_millis(1);
+
+/// After this long without a statement the ticker thread parks until the next one.
+const TICKER_IDLE: Duration = Duration::from_secs(1);
 
 /// The 16-byte header every SQLite database file starts with.
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -84,6 +100,12 @@ const STATEMENT_CACHE_CAPACITY: usize = 128;
 
 /// No deadline: the progress handler never interrupts.
 const NO_DEADLINE: u64 = u64::MAX;
+
+/// How much SQLite heap one statement may add while it runs before it is stopped with
+/// [`ToolsError::ResourceLimit`]. Checked by the progress handler against SQLite's
+/// process-wide allocation counter, so it catches accumulations the length limit does not see
+/// (the JSON aggregates check their size only when they return).
+pub const MAX_STATEMENT_HEAP_BYTES: i64 = 256 * 1024 * 1024;
 
 /// A read-only SQLite database: a path and a pool of read-only connections to it.
 ///
@@ -136,28 +158,54 @@ struct ReadOnlyConnection {
 
 /// State shared between a connection's progress handler / authorizer and its current statement.
 struct HookState {
-    /// Origin of `deadline_micros`.
-    epoch: Instant,
-    /// Microseconds after `epoch` at which the running statement is interrupted.
+    /// Microseconds after the ticker's epoch at which the running statement is interrupted.
     deadline_micros: AtomicU64,
     /// What the authorizer denied last, for a refusal message that says why.
     denied: Mutex<Option<String>>,
+    /// SQLite's heap use when the running statement started.
+    heap_at_start: AtomicI64,
+    /// Set by the progress handler when it stopped the statement for memory, not time.
+    stopped_for_memory: AtomicBool,
 }
 
 impl HookState {
     fn set_deadline(&self, timeout: Duration) {
-        let deadline = self.epoch.elapsed().saturating_add(timeout).as_micros();
-        let deadline = u64::try_from(deadline).unwrap_or(NO_DEADLINE);
-        self.deadline_micros.store(deadline, Ordering::Relaxed);
+        let ticker = ticker();
+        let now = ticker.demand();
+        self.heap_at_start
+            .store(sqlite_heap_used(), Ordering::Relaxed);
+        self.stopped_for_memory.store(false, Ordering::Relaxed);
+        let timeout = u64::try_from(timeout.as_micros()).unwrap_or(NO_DEADLINE);
+        self.deadline_micros
+            .store(now.saturating_add(timeout), Ordering::Relaxed);
     }
 
     fn clear_deadline(&self) {
         self.deadline_micros.store(NO_DEADLINE, Ordering::Relaxed);
     }
 
-    fn deadline_passed(&self) -> bool {
-        let now = u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(NO_DEADLINE);
-        now >= self.deadline_micros.load(Ordering::Relaxed)
+    /// The progress handler: true (interrupt) when the deadline passed or the statement grew
+    /// SQLite's heap by more than [`MAX_STATEMENT_HEAP_BYTES`]. Reads the ticker's clock and
+    /// heap gauge (two atomic loads); every [`REAL_CLOCK_EVERY`]th call it reads the real clock
+    /// too, so a starved ticker thread delays a timeout by little.
+    fn should_interrupt(&self, calls: &mut u32) -> bool {
+        let ticker = ticker();
+        *calls = calls.wrapping_add(1);
+        let now = if (*calls).is_multiple_of(REAL_CLOCK_EVERY) {
+            ticker.now()
+        } else {
+            ticker.now_micros.load(Ordering::Relaxed)
+        };
+        if now >= self.deadline_micros.load(Ordering::Relaxed) {
+            return true;
+        }
+        let grown =
+            ticker.heap_bytes.load(Ordering::Relaxed) - self.heap_at_start.load(Ordering::Relaxed);
+        if grown > MAX_STATEMENT_HEAP_BYTES {
+            self.stopped_for_memory.store(true, Ordering::Relaxed);
+            return true;
+        }
+        false
     }
 
     fn record_denial(&self, what: String) {
@@ -253,6 +301,13 @@ impl SqliteDatabase {
             Ok(()) => GateVerdict::Admitted,
             Err(ToolsError::Parse { message }) => match safety::first_keyword(sql, Dialect::Sqlite)
             {
+                Some(_) if safety::has_text_after_first_statement(sql, Dialect::Sqlite) => {
+                    return Err(ToolsError::Refused {
+                        reason: "only one read-only statement (SELECT, WITH … SELECT, VALUES, \
+                                 EXPLAIN) may run; text follows the first statement"
+                            .to_string(),
+                    });
+                }
                 Some(keyword) if safety::READ_ONLY_FIRST_KEYWORDS.contains(&keyword.as_str()) => {
                     GateVerdict::NeedsEngineCheck
                 }
@@ -370,6 +425,104 @@ fn describe_io_error(error: &std::io::Error) -> String {
     }
 }
 
+/// A coarse clock and SQLite heap gauge that progress handlers read with atomic loads: one
+/// background thread refreshes both every [`TICK`] while statements run and parks when none
+/// has started for [`TICKER_IDLE`]. Reading `Instant::now()` in the handler itself would cost
+/// tens of nanoseconds a call; this costs one load.
+struct Ticker {
+    epoch: Instant,
+    /// Microseconds since `epoch`, as of the last tick.
+    now_micros: AtomicU64,
+    /// SQLite's process-wide heap use, as of the last tick.
+    heap_bytes: AtomicI64,
+    /// When a statement last started (microseconds since `epoch`).
+    last_demand_micros: AtomicU64,
+    /// True while the ticker thread is parked.
+    parked: AtomicBool,
+    park_lock: Mutex<()>,
+    wake: Condvar,
+}
+
+impl Ticker {
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(NO_DEADLINE)
+    }
+
+    /// Note that a statement starts, wake the thread if it is parked; returns the real time.
+    fn demand(&self) -> u64 {
+        let now = self.now();
+        self.last_demand_micros.store(now, Ordering::SeqCst);
+        self.now_micros.fetch_max(now, Ordering::Relaxed);
+        if self.parked.load(Ordering::SeqCst) {
+            let _guard = self.park_lock.lock();
+            self.wake.notify_one();
+        }
+        now
+    }
+
+    fn idle(&self, now: u64) -> bool {
+        let idle_micros = u64::try_from(TICKER_IDLE.as_micros()).unwrap_or(NO_DEADLINE);
+        now.saturating_sub(self.last_demand_micros.load(Ordering::SeqCst)) > idle_micros
+    }
+
+    fn run(&self) {
+        loop {
+            let now = self.now();
+            self.now_micros.fetch_max(now, Ordering::Relaxed);
+            self.heap_bytes.store(sqlite_heap_used(), Ordering::Relaxed);
+            if !self.idle(now) {
+                std::thread::sleep(TICK);
+                continue;
+            }
+            let Ok(mut guard) = self.park_lock.lock() else {
+                return;
+            };
+            self.parked.store(true, Ordering::SeqCst);
+            // Re-checked under the lock: a statement that started meanwhile keeps it awake.
+            while self.idle(self.now()) {
+                guard = match self.wake.wait(guard) {
+                    Ok(guard) => guard,
+                    Err(_) => return,
+                };
+            }
+            self.parked.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The process's ticker, started on first use. If its thread cannot be spawned, progress
+/// handlers still see the real clock every [`REAL_CLOCK_EVERY`] calls.
+fn ticker() -> &'static Ticker {
+    static TICKER: OnceLock<Ticker> = OnceLock::new();
+    static START: Once = Once::new();
+    let ticker = TICKER.get_or_init(|| Ticker {
+        epoch: Instant::now(),
+        now_micros: AtomicU64::new(0),
+        heap_bytes: AtomicI64::new(0),
+        last_demand_micros: AtomicU64::new(0),
+        parked: AtomicBool::new(false),
+        park_lock: Mutex::new(()),
+        wake: Condvar::new(),
+    });
+    START.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("learnat-sqlite-ticker".to_string())
+            .spawn(move || ticker.run());
+        if let Err(error) = spawned {
+            tracing::warn!(
+                "cannot start the SQLite timeout ticker ({error}); timeouts are coarser"
+            );
+        }
+    });
+    ticker
+}
+
+/// Bytes SQLite has allocated, process-wide.
+fn sqlite_heap_used() -> i64 {
+    // SAFETY: sqlite3_memory_used takes no arguments and reads a counter under SQLite's mutex.
+    unsafe { rusqlite::ffi::sqlite3_memory_used() }
+}
+
 fn set_process_heap_limit() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -407,12 +560,17 @@ fn open_connection(path: &Path) -> rusqlite::Result<ReadOnlyConnection> {
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
 
     let hooks = Arc::new(HookState {
-        epoch: Instant::now(),
         deadline_micros: AtomicU64::new(NO_DEADLINE),
         denied: Mutex::new(None),
+        heap_at_start: AtomicI64::new(0),
+        stopped_for_memory: AtomicBool::new(false),
     });
     let progress_hooks = Arc::clone(&hooks);
-    connection.progress_handler(PROGRESS_OPS, Some(move || progress_hooks.deadline_passed()))?;
+    let mut calls = 0u32;
+    connection.progress_handler(
+        PROGRESS_OPS,
+        Some(move || progress_hooks.should_interrupt(&mut calls)),
+    )?;
     let authorizer_hooks = Arc::clone(&hooks);
     connection.authorizer(Some(move |context: AuthContext<'_>| {
         match denial(&context.action) {
@@ -568,6 +726,16 @@ impl ReadOnlyConnection {
                     .to_string(),
             },
             rusqlite::Error::SqliteFailure(failure, _) => match failure.code {
+                ErrorCode::OperationInterrupted
+                    if self.hooks.stopped_for_memory.load(Ordering::Relaxed) =>
+                {
+                    ToolsError::ResourceLimit {
+                        what: format!(
+                            "the query used more than {} MiB of memory",
+                            MAX_STATEMENT_HEAP_BYTES / (1024 * 1024)
+                        ),
+                    }
+                }
                 ErrorCode::OperationInterrupted => ToolsError::Timeout {
                     after: options.timeout,
                 },
@@ -630,7 +798,8 @@ mod tests {
         connection
             .execute_batch(
                 "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, score REAL, data BLOB);
-                 CREATE TABLE u (id INTEGER PRIMARY KEY, t_id INTEGER REFERENCES t(id));",
+                 CREATE TABLE u (id INTEGER PRIMARY KEY, t_id INTEGER REFERENCES t(id));
+                 CREATE INDEX t_name ON t (name);",
             )
             .expect("schema");
         connection
@@ -773,6 +942,19 @@ mod tests {
     }
 
     #[test]
+    fn accumulations_the_length_limit_misses_stop_at_the_heap_budget() {
+        let (_dir, path) = fixture(3000);
+        let db = SqliteDatabase::open(&path).unwrap();
+        // 3000 values of 200 KB: 600 MB if nothing stopped it.
+        let sql = "SELECT length(json_group_array(hex(zeroblob(100000)))) FROM t";
+        let error = db.execute_blocking(sql, &options(10_000, 10)).unwrap_err();
+        assert!(matches!(error, ToolsError::ResourceLimit { .. }), "{error}");
+        assert!(error.to_string().contains("MiB of memory"), "{error}");
+        let fine = db.execute_blocking("SELECT json_group_array(id) FROM t", &options(1000, 1));
+        assert!(fine.is_ok(), "{fine:?}");
+    }
+
+    #[test]
     fn the_engine_denies_what_the_gate_might_miss() {
         let (_dir, path) = fixture(3);
         let before = std::fs::read(&path).unwrap();
@@ -794,10 +976,12 @@ mod tests {
             "VACUUM",
             "SELECT load_extension('x')",
         ] {
-            let error = connection
-                .run(sql, GateVerdict::NeedsEngineCheck, &ExecOptions::default())
-                .unwrap_err();
-            assert!(error.is_refusal(), "{sql}: {error}");
+            let outcome =
+                connection.run(sql, GateVerdict::NeedsEngineCheck, &ExecOptions::default());
+            assert!(
+                matches!(&outcome, Err(error) if error.is_refusal()),
+                "{sql}: {outcome:?}"
+            );
         }
         db.checkin(connection);
         assert_eq!(before, std::fs::read(&path).unwrap());
@@ -825,10 +1009,7 @@ mod tests {
             .unwrap();
         assert_eq!(columns.rows.len(), 4);
         let refused = db
-            .execute_blocking(
-                "SELECT * FROM pragma_journal_mode('wal')",
-                &ExecOptions::default(),
-            )
+            .execute_blocking("SELECT * FROM pragma_journal_mode", &ExecOptions::default())
             .unwrap_err();
         assert!(refused.is_refusal(), "{refused}");
     }
