@@ -94,7 +94,7 @@ pub fn node_set(tree: &SqlTree) -> NodeSet {
 ///   conjuncts, grouping and ordering keys the gold has, but has none it lacks;
 /// - for `select`: each step item embeds at some node anywhere in the gold query being matched
 ///   — an intermediate step may select a column or aggregate the gold uses in another clause,
-///   but not one the gold never touches;
+///   but not one the gold never touches; a bare `*` (look at the rows) always fits;
 /// - for every other node (expressions, `or`, `limit`, literals): the same number of children,
 ///   embedding pairwise in order — expressions must match exactly.
 ///
@@ -160,9 +160,10 @@ impl Matcher<'_> {
             "select" | "select distinct" => {
                 let gold_nodes = self.gold.subtree(gold_query);
                 step_children.iter().all(|&item| {
-                    gold_nodes
-                        .iter()
-                        .any(|&candidate| self.embeds(item, candidate, gold_query))
+                    self.step.label(item) == "*"
+                        || gold_nodes
+                            .iter()
+                            .any(|&candidate| self.embeds(item, candidate, gold_query))
                 })
             }
             _ => {
@@ -303,6 +304,46 @@ mod tests {
             "SELECT stadium_id FROM concert WHERE year = 2015",
             gold
         ));
+    }
+
+    #[test]
+    fn star_steps_look_at_the_rows() {
+        assert!(contains("SELECT * FROM singer WHERE age > 30", GOLD));
+        assert!(!contains("SELECT * FROM singer WHERE age > 40", GOLD));
+    }
+
+    /// Runs `tests/data/sql/containment_cases.tsv`: `contained` or `not_contained`, a TAB, the
+    /// step, a TAB, the gold (`#` starts a comment).
+    #[test]
+    fn containment_cases_from_file() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/sql/containment_cases.tsv"
+        );
+        let text = std::fs::read_to_string(path).expect("read containment_cases.tsv");
+        let mut checked = 0;
+        for (number, line) in text.lines().enumerate() {
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [expectation, step, gold] = fields.as_slice() else {
+                panic!("line {}: expected 3 TAB-separated fields", number + 1);
+            };
+            let expected = match *expectation {
+                "contained" => true,
+                "not_contained" => false,
+                other => panic!("line {}: unknown expectation {other}", number + 1),
+            };
+            assert_eq!(
+                contains(step, gold),
+                expected,
+                "line {}: {step} in {gold}",
+                number + 1
+            );
+            checked += 1;
+        }
+        assert!(checked >= 10, "only {checked} cases");
     }
 
     #[test]
