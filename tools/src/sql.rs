@@ -167,8 +167,10 @@ mod tests {
     }
 
     /// Every Spider gold query (1034 dev + 7000 train) normalises, its normal form is a fixed
-    /// point that parses again, and its skeleton and tree build. sqlparser cannot parse a few
-    /// train queries (written for other engines or malformed); they are listed and capped.
+    /// point that parses again, and its skeleton and tree build. The only exceptions are train
+    /// items 4513 and 4514 (the same text), whose `ORDER BY … LIMIT 3` before `INTERSECT`
+    /// sqlparser rejects, as SQLite itself does ("ORDER BY clause should come after INTERSECT
+    /// not before").
     #[test]
     fn spider_gold_queries_normalise() {
         let Some(queries) = spider_queries("spider_gold_queries_normalise") else {
@@ -197,7 +199,7 @@ mod tests {
             parse_failures.join("\n")
         );
         assert!(
-            parse_failures.len() <= 5,
+            parse_failures.len() <= 2,
             "{} parse failures",
             parse_failures.len()
         );
