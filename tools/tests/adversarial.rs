@@ -438,3 +438,99 @@ fn spider_queries_pass_the_gate() {
         failures.join("\n")
     );
 }
+
+/// The PostgreSQL-relevant part of the corpus (entries with a `postgres` outcome) against the
+/// test server of `.ci/start-postgres.sh`; the tables' contents, the schema and the sequence
+/// must be unchanged afterwards. The connecting role owns the tables, so the server alone
+/// would allow the writes: learnat's gate and READ ONLY transaction are what stop them.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn the_corpus_is_refused_or_stopped_on_postgres() {
+    use learnat_tools::Database;
+    use learnat_tools::postgres::PostgresDatabase;
+
+    let url = match std::env::var("LEARNAT_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("LEARNAT_TEST_POSTGRES_URL is not set; CI must run .ci/start-postgres.sh")
+        }
+        _ => {
+            eprintln!("skipping the PostgreSQL corpus: LEARNAT_TEST_POSTGRES_URL is not set");
+            return;
+        }
+    };
+    let db = PostgresDatabase::connect(&url)
+        .await
+        .expect("connect to the test server");
+    let options = ExecOptions {
+        timeout: TIMEOUT,
+        max_rows: 1000,
+        max_result_bytes: 8 * 1024 * 1024,
+    };
+    let fingerprint_sql = "SELECT \
+        (SELECT md5(string_agg(c::text, ',' ORDER BY id)) FROM customers c) || \
+        (SELECT md5(string_agg(o::text, ',' ORDER BY id)) FROM orders o) || \
+        (SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM items i) || \
+        (SELECT count(*) FROM audit)::text || ':' || \
+        (SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace)::text || ':' || \
+        (SELECT last_value FROM customers_id_seq)::text";
+    let fingerprint = || async {
+        db.execute(fingerprint_sql, &ExecOptions::default())
+            .await
+            .expect("fingerprint query")
+            .rows
+    };
+    let before = fingerprint().await;
+
+    let corpus = load_corpus();
+    let mut failures = Vec::new();
+    let mut ran = 0usize;
+    let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
+    for entry in &corpus {
+        let Some(expected) = &entry.postgres else {
+            continue;
+        };
+        if expected == &["skip"] {
+            continue;
+        }
+        ran += 1;
+        let bound = TIMEOUT + GRACE + entry.slack;
+        let start = Instant::now();
+        let result = db.execute(&entry.sql, &options).await;
+        let mut elapsed = start.elapsed();
+        if elapsed > bound {
+            let start = Instant::now();
+            let _ = db.execute(&entry.sql, &options).await;
+            elapsed = elapsed.min(start.elapsed());
+        }
+        let place = format!("{}:{} [{}]", entry.file, entry.line, entry.category);
+        *by_kind
+            .entry(
+                result
+                    .as_ref()
+                    .map_or_else(|e| e.kind().to_string(), |_| "ok".to_string()),
+            )
+            .or_default() += 1;
+        if let Err(problem) = check_outcome(expected, &result) {
+            failures.push(format!(
+                "{place}: {problem}\n    {}",
+                entry.sql.replace('\n', " ")
+            ));
+        }
+        if elapsed > bound {
+            failures.push(format!(
+                "{place}: came back after {elapsed:?} (bound {bound:?})"
+            ));
+        }
+    }
+    let after = fingerprint().await;
+    eprintln!("postgres corpus: {ran} entries, outcomes {by_kind:?}");
+    assert_eq!(before, after, "the test database changed");
+    assert!(ran >= 100, "only {ran} entries ran on PostgreSQL");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

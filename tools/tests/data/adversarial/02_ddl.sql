@@ -20,7 +20,7 @@ CREATE TABLE evil (x INTEGER)
 CREATE TABLE IF NOT EXISTS evil AS SELECT * FROM customers
 -- ----
 -- category: ddl; sqlite: refused; postgres: refused
-CREATE TEMP TABLE scratch (x)
+CREATE TEMP TABLE scratch (x integer)
 -- ----
 -- category: ddl; sqlite: refused; postgres: refused
 CREATE TEMPORARY TABLE scratch AS SELECT 1 AS x
@@ -74,7 +74,7 @@ DROP TABLE [customers]
 DROP TABLE `customers`
 -- ----
 -- category: ddl; sqlite: refused; postgres: refused
-CREATE TABLE "SELECT" (x)
+CREATE TABLE "SELECT" (x integer)
 -- ----
 -- category: ddl (schema); sqlite: refused|parse; postgres: refused; note: SQLite has no CREATE SCHEMA; refused or unparseable, never run
 CREATE SCHEMA evil

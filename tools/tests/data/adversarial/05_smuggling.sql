@@ -49,7 +49,7 @@ DELETE FROM customers
 SELECT 1 -- ; comment ends the line
 ; DELETE FROM customers
 -- ----
--- category: comment tricks (nested comment differential); sqlite: refused|parse; postgres: refused|parse; note: SQLite has no nested comments while PostgreSQL does; whichever reading applies, the text holds a second statement or fails to parse
+-- category: comment tricks (nested comment differential); sqlite: refused|parse; postgres: ok; note: SQLite has no nested comments, so it sees a second statement and refuses; PostgreSQL (and sqlparser's PostgreSQL dialect) nest them, so the DELETE is inside the comment and only SELECT 1 runs
 SELECT 1 /* /* */ ; DELETE FROM customers; -- */
 -- ----
 -- category: comment tricks; sqlite: refused; postgres: refused
