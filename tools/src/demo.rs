@@ -86,7 +86,7 @@ fn with_thousands_separators(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
@@ -358,10 +358,10 @@ fn pick_weighted(rng: &mut ChaCha8Rng, weights: &[f64]) -> Option<usize> {
     weights.iter().rposition(|w| *w > 0.0)
 }
 
-/// A skewed activity weight in about [0.9, 12.5]: most near 1, a few large (a heavy tail
+/// A skewed activity weight in about [0.8, 5]: most near 1, a few large (a heavy tail
 /// without `ln`/`powf`, whose results may differ between platforms).
 fn heavy_tailed_weight(rng: &mut ChaCha8Rng) -> f64 {
-    1.0 / (0.08 + rng.random::<f64>())
+    1.0 / (0.2 + rng.random::<f64>())
 }
 
 /// Uniform day in `[from, to]`.
@@ -1017,8 +1017,14 @@ fn generate_customers(rng: &mut ChaCha8Rng) -> (TableData, Vec<CustomerFacts>) {
         let first = FIRST_NAMES.choose(rng).copied().unwrap_or("Alex");
         let last = LAST_NAMES.choose(rng).copied().unwrap_or("Smith");
         let city_id = pick_weighted(rng, &city_weights).unwrap_or(0) as i64 + 1;
-        // sqrt skews sign-ups towards later years: the shop grows.
-        let signed_up = FIRST_DAY.plus((span * rng.random::<f64>().sqrt()) as i64);
+        // A dozen founding customers join in January 2019; later sign-ups lean towards later
+        // years (sqrt is exact in IEEE arithmetic, so this stays platform-independent).
+        let signed_up = if id <= 12 {
+            random_day(rng, FIRST_DAY, Day::from_civil(2019, 1, 31))
+        } else {
+            let draw = rng.random::<f64>();
+            FIRST_DAY.plus((span * (draw + draw.sqrt()) / 2.0) as i64)
+        };
         let email = (!rng.random_bool(0.06)).then(|| {
             let domain = EMAIL_DOMAINS.choose(rng).copied().unwrap_or("example.com");
             format!("{}.{}{id}@{domain}", ascii_fold(first), ascii_fold(last))
@@ -1104,17 +1110,17 @@ fn generate_products(rng: &mut ChaCha8Rng) -> (TableData, Vec<ProductFacts>) {
             let draw = rng.random::<f64>();
             let whole = low + ((high - low) as f64 * draw * draw) as i64;
             let list_price_cents = whole * 100 + 99;
-            let margin = rng.random_range(45..=75);
-            let cost_cents = list_price_cents * margin / 100;
+            // Unit cost is 45%..75% of the list price, in basis points so margins rarely tie.
+            let cost_basis_points = rng.random_range(4_500..=7_500);
+            let cost_cents = list_price_cents * cost_basis_points / 10_000;
             let launched_on = random_day(
                 rng,
                 Day::from_civil(2018, 6, 1),
                 Day::from_civil(2025, 3, 1),
             );
             let discontinued = launched_on < Day::from_civil(2023, 1, 1) && rng.random_bool(0.15);
-            let stock = if discontinued {
-                0
-            } else if rng.random_bool(0.1) {
+            // Discontinued products have no stock; about 10% of the others are sold out.
+            let stock = if discontinued || rng.random_bool(0.1) {
                 0
             } else {
                 rng.random_range(1..=400)
@@ -1299,8 +1305,8 @@ fn generate_orders(
         };
         let age_days = LAST_DAY.0 - order_day.0;
         let status = match age_days {
-            0..=2 => *["pending", "processing"].choose(rng).unwrap_or(&"pending"),
-            3..=9 => *["processing", "shipped", "shipped", "delivered"]
+            0..=4 => *["pending", "processing"].choose(rng).unwrap_or(&"pending"),
+            5..=20 => *["processing", "shipped", "shipped", "delivered"]
                 .choose(rng)
                 .unwrap_or(&"shipped"),
             _ => match rng.random::<f64>() {

@@ -357,11 +357,13 @@ async fn sqlite_structure(
             .collect();
         primary_key.sort();
 
+        // SQLite numbers foreign keys from the last declared one; descending ids give the
+        // order of the CREATE TABLE statement.
         let keys = run_introspection(
             db,
             &format!(
                 "SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list({literal}) \
-                 ORDER BY id, seq"
+                 ORDER BY id DESC, seq"
             ),
             &format!("the foreign keys of {name}"),
             options,
@@ -886,10 +888,11 @@ impl Schema {
 }
 
 /// Memoised introspection, per database: whole schemas (keyed by database name and options)
-/// and single-column samples (keyed by database name, table, column and limit).
+/// and single-column samples (keyed by database name, table, column, limit and options).
 ///
 /// Databases are told apart by [`Database::name`] and dialect, so one cache must only serve
-/// databases with distinct names (a SQLite database is named by its path). Schemas are assumed
+/// databases with distinct names (a SQLite database is named by its file name: keep one cache
+/// per database, as the built-in tools do, or per set such as Spider's). Schemas are assumed
 /// not to change while cached: learnat never writes to the databases it reads; call
 /// [`SchemaCache::forget`] if something else does. Concurrent misses may both introspect; the
 /// results are the same.
@@ -899,7 +902,7 @@ pub struct SchemaCache {
     samples: Mutex<HashMap<SampleKey, Arc<Vec<Value>>>>,
 }
 
-type SampleKey = (String, Dialect, String, String, usize);
+type SampleKey = (String, Dialect, String, String, usize, IntrospectOptions);
 
 impl SchemaCache {
     /// An empty cache.
@@ -938,6 +941,7 @@ impl SchemaCache {
             table.to_string(),
             column.to_string(),
             limit,
+            options.clone(),
         );
         if let Some(samples) = lock(&self.samples).get(&key) {
             return Ok(Arc::clone(samples));

@@ -70,6 +70,9 @@ pub struct ToolConfig {
     pub statement_timeout: Duration,
     /// Total time `search_values` may spend scanning columns.
     pub search_budget: Duration,
+    /// Rows `sample_values` looks at per column: larger than for prompt samples, since a
+    /// model asking for a column's values wants rare ones too.
+    pub sample_scan_rows: usize,
     /// How the shared schema is introspected (samples, row counts).
     pub introspection: IntrospectOptions,
 }
@@ -81,6 +84,7 @@ impl Default for ToolConfig {
             max_rows_cap: 1000,
             statement_timeout: Duration::from_secs(10),
             search_budget: Duration::from_secs(2),
+            sample_scan_rows: 100_000,
             introspection: IntrospectOptions::default(),
         }
     }
@@ -492,6 +496,7 @@ impl Tool for SampleValues {
             })?;
         let mut options = self.0.config.introspection.clone();
         options.statement_timeout = self.0.config.statement_timeout;
+        options.sample_scan_rows = self.0.config.sample_scan_rows;
         let values = self
             .0
             .cache
