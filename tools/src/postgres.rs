@@ -236,7 +236,7 @@ async fn fetch_capped(
     let mut bytes = 0usize;
     loop {
         // One row beyond the cap tells whether anything was dropped.
-        let wanted = (options.max_rows + 1 - rows.len()).min(FETCH_CHUNK);
+        let wanted = (options.max_rows.saturating_add(1) - rows.len()).min(FETCH_CHUNK);
         let chunk = transaction
             .query_portal(&portal, i32::try_from(wanted).unwrap_or(i32::MAX))
             .await?;

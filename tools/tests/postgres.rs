@@ -144,6 +144,12 @@ async fn the_row_cap_truncates_through_the_portal() {
         .unwrap();
     assert_eq!(exact.rows.len(), 5);
     assert!(!exact.truncated);
+    let unlimited = db
+        .execute("SELECT id FROM customers", &options(5000, usize::MAX))
+        .await
+        .unwrap();
+    assert_eq!(unlimited.rows.len(), 3000);
+    assert!(!unlimited.truncated);
     // The portal stops the server early: a billion-row series capped at 3 rows is instant.
     // (In the select list the series streams; in FROM PostgreSQL would materialise it first.)
     let start = Instant::now();
