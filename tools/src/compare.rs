@@ -101,6 +101,8 @@ impl Metric {
 /// The official code prunes its permutation search with 20 randomly drawn rows; pruning only
 /// discards permutations that cannot match, so its verdict is whether any permutation matches,
 /// which this function decides exactly (and deterministically) with stronger pruning.
+///
+/// Results whose rows differ in length (never produced by an engine) compare unequal.
 pub fn spider_result_eq(
     gold_rows: &[Vec<Value>],
     pred_rows: &[Vec<Value>],
@@ -116,8 +118,16 @@ pub fn spider_result_eq(
     if pred_rows[0].len() != column_count {
         return false;
     }
+    // Engines return rectangular results; the official code would fail an assertion on ragged
+    // ones, so they are simply unequal here.
+    let rectangular = |rows: &[Vec<Value>]| rows.iter().all(|row| row.len() == column_count);
+    if !rectangular(gold_rows) || !rectangular(pred_rows) {
+        return false;
+    }
     // With one column the sorted rows are the rows, and the final check implies the quick one.
-    if column_count > 1 && !quick_rejection_passes(gold_rows, pred_rows, order_matters) {
+    if column_count > 1
+        && !quick_rejection_passes(gold_rows, pred_rows, column_count, order_matters)
+    {
         return false;
     }
     if column_count <= 1 {
@@ -155,10 +165,11 @@ fn rows_as_views(rows: &[Vec<Value>]) -> impl Iterator<Item = RowView<'_>> {
 fn quick_rejection_passes(
     gold_rows: &[Vec<Value>],
     pred_rows: &[Vec<Value>],
+    column_count: usize,
     order_matters: bool,
 ) -> bool {
-    let gold_orders = SortedRowOrders::new(gold_rows);
-    let pred_orders = SortedRowOrders::new(pred_rows);
+    let gold_orders = SortedRowOrders::new(gold_rows, column_count);
+    let pred_orders = SortedRowOrders::new(pred_rows, column_count);
     let gold_sorted = gold_orders.views(gold_rows);
     let pred_sorted = pred_orders.views(pred_rows);
     if order_matters {
@@ -171,19 +182,19 @@ fn quick_rejection_passes(
 }
 
 /// For every row, the column order of Python's `sorted(row, key=lambda v: str(v) + str(type(v)))`
-/// (a stable sort), stored flat.
+/// (a stable sort), stored flat, `column_count` entries per row.
 struct SortedRowOrders {
     orders: Vec<usize>,
-    starts: Vec<usize>,
+    column_count: usize,
 }
 
 impl SortedRowOrders {
-    fn new(rows: &[Vec<Value>]) -> Self {
-        let mut orders = Vec::with_capacity(rows.iter().map(Vec::len).sum());
-        let mut starts = Vec::with_capacity(rows.len() + 1);
+    /// `rows` must be rectangular with `column_count` columns.
+    fn new(rows: &[Vec<Value>], column_count: usize) -> Self {
+        let mut orders = Vec::with_capacity(rows.len() * column_count);
         // One buffer for the sort keys of a row, reused across rows.
         let mut keys = String::new();
-        let mut key_bounds: Vec<(usize, usize)> = Vec::new();
+        let mut key_bounds: Vec<(usize, usize)> = Vec::with_capacity(column_count);
         for row in rows {
             keys.clear();
             key_bounds.clear();
@@ -194,22 +205,20 @@ impl SortedRowOrders {
                 key_bounds.push((start, keys.len()));
             }
             let start = orders.len();
-            starts.push(start);
             orders.extend(0..row.len());
             let key = |column: usize| &keys[key_bounds[column].0..key_bounds[column].1];
             orders[start..].sort_by(|&a, &b| key(a).cmp(key(b)));
         }
-        starts.push(orders.len());
-        SortedRowOrders { orders, starts }
+        SortedRowOrders {
+            orders,
+            column_count,
+        }
     }
 
     fn views<'a>(&'a self, rows: &'a [Vec<Value>]) -> impl Iterator<Item = RowView<'a>> {
-        rows.iter().enumerate().map(move |(index, row)| {
-            RowView::reordered(
-                row,
-                &self.orders[self.starts[index]..self.starts[index + 1]],
-            )
-        })
+        rows.iter()
+            .zip(self.orders.chunks_exact(self.column_count.max(1)))
+            .map(|(row, order)| RowView::reordered(row, order))
     }
 }
 
@@ -451,6 +460,14 @@ mod tests {
             vec![int(2), int(1), int(2), int(3)],
         ];
         assert!(!spider_result_eq(&gold, &pred_wrong, false));
+    }
+
+    #[test]
+    fn ragged_results_are_unequal_not_a_panic() {
+        let gold = vec![vec![int(1), int(2)], vec![int(3), int(4)]];
+        let ragged = vec![vec![int(2), int(1)], vec![int(4)]];
+        assert!(!spider_result_eq(&gold, &ragged, false));
+        assert!(!spider_result_eq(&ragged, &gold, true));
     }
 
     #[test]

@@ -301,13 +301,14 @@ mod tests {
             (f64::INFINITY, "inf"),
             (f64::NEG_INFINITY, "-inf"),
             (f64::NAN, "nan"),
-            (3.14159, "3.14159"),
+            (12.34567, "12.34567"),
             (100.0, "100.0"),
             (65.5, "65.5"),
             (1234.5e-10, "1.2345e-07"),
             // Ties between two shortest candidates go to the even digit, as in CPython.
-            (-201562347225087.625, "-201562347225087.62"),
-            (934356417220194.25, "934356417220194.2"),
+            // (exactly -201562347225087.625 and 934356417220194.25)
+            (f64::from_bits(0xc2e6_ea3c_8367_fff4), "-201562347225087.62"),
+            (f64::from_bits(0x430a_8e56_72bc_7312), "934356417220194.2"),
         ];
         for &(value, expected) in cases {
             assert_eq!(float_str(value), expected, "repr of {value:?}");
