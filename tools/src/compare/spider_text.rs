@@ -85,8 +85,8 @@ fn contains_ascii_case_insensitive(haystack: &str, needle: &str) -> bool {
 /// `distinct` (any case, unquoted) deleted.
 ///
 /// sqlparse tokenizes the whole text and `parse(s)[0]` keeps the first statement: everything up
-/// to the first `;` at parenthesis level 0 (where `END` also lowers the level) plus the spaces,
-/// tabs and `--` comments right after it. Where sqlparse's tokens and sqlparser's differ in a way
+/// to the first `;` at parenthesis level 0 (where `END` also lowers the level) or the first
+/// upper-case keyword `GO`, plus the spaces, tabs and `--` comments right after it. Where sqlparse's tokens and sqlparser's differ in a way
 /// that matters, this follows sqlparse: a character neither can tokenize is kept as it is and
 /// tokenizing resumes after it (sqlparse emits a one-character error token), and a `distinct`
 /// glued to word characters (`1distinct`, `$distinct`, `distinct$x`) is part of a larger
@@ -94,9 +94,12 @@ fn contains_ascii_case_insensitive(haystack: &str, needle: &str) -> bool {
 pub(crate) fn remove_distinct(sql: &str) -> String {
     // A text full of unterminated quotes would otherwise be re-tokenized once per quote.
     const MAX_TOKENIZER_RESTARTS: usize = 64;
-    // Without the letters of `distinct` and without `;` no token can be deleted and no
+    // Without the letters of `distinct`, `;` and `GO` no token can be deleted and no
     // statement cut, so most texts need no tokenizing at all.
-    if !sql.contains(';') && find_ascii_case_insensitive(sql, "distinct").is_none() {
+    if !sql.contains(';')
+        && !sql.contains("GO")
+        && find_ascii_case_insensitive(sql, "distinct").is_none()
+    {
         return sql.to_owned();
     }
     let dialect = SQLiteDialect {};
@@ -184,6 +187,10 @@ impl DistinctRemoval<'_> {
                     self.copied_until = end;
                 } else if word.keyword == Keyword::END && !is_name_position(tokens, index) {
                     self.level -= 1;
+                } else if &self.sql[start..end] == "GO" && !is_name_position(tokens, index) {
+                    // sqlparse ends a statement after the batch separator `GO` (upper case
+                    // only, at any level), as it does after `;`.
+                    self.first_statement_ended = true;
                 }
             }
             Token::LParen => self.level += 1,
@@ -234,9 +241,14 @@ fn is_statement_trailer(token: &Token) -> bool {
     )
 }
 
-/// sqlparse reads a keyword as a name (which does not change the statement level) when `(`
-/// follows it directly or `.` follows it after optional whitespace.
+/// sqlparse reads a keyword as a name (which neither changes the statement level nor ends a
+/// statement) when `.` precedes it directly, `(` follows it directly, or `.` follows it after
+/// optional whitespace.
 fn is_name_position(tokens: &[TokenWithSpan], index: usize) -> bool {
+    let after_period = index > 0 && tokens[index - 1].token == Token::Period;
+    if after_period {
+        return true;
+    }
     match tokens.get(index + 1).map(|t| &t.token) {
         Some(Token::LParen) | Some(Token::Period) => true,
         Some(Token::Whitespace(_)) => tokens[index + 1..]
@@ -398,6 +410,15 @@ mod tests {
         assert_eq!(remove_distinct("SELECT 1;"), "SELECT 1;");
         assert_eq!(remove_distinct("SELECT (1; 2)"), "SELECT (1; 2)");
         assert_eq!(remove_distinct("SELECT 1; /* c */"), "SELECT 1; ");
+        // `GO` in upper case is sqlparse's batch separator; `go` and `GO(` are not.
+        assert_eq!(remove_distinct("SELECT a AS GO FROM t"), "SELECT a AS GO ");
+        assert_eq!(remove_distinct("SELECT go FROM t"), "SELECT go FROM t");
+        assert_eq!(
+            remove_distinct("SELECT GO(a) FROM t"),
+            "SELECT GO(a) FROM t"
+        );
+        assert_eq!(remove_distinct("SELECT t.GO FROM t"), "SELECT t.GO FROM t");
+        assert_eq!(remove_distinct("SELECT GO.a FROM t"), "SELECT GO.a FROM t");
         assert_eq!(remove_distinct("SELECT 1;\n/* c */ SELECT 2"), "SELECT 1;");
         // An unterminated string after the statement cannot be tokenized; sqlparse drops it.
         assert_eq!(remove_distinct("SELECT 1; 'open"), "SELECT 1; ");
