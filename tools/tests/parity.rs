@@ -203,6 +203,10 @@ fn verdicts_agree_with_the_official_scorers_on_every_question() {
 
     let mut disagreements: Vec<Disagreement> = Vec::new();
     let mut timed: Vec<TimedQuestion> = Vec::new();
+    // Failed predictions by error kind, and the ones the safety gate refused (a refusal of a
+    // statement the official scorer ran would be a parity problem even where verdicts agree).
+    let mut failures_by_kind: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut refusals: Vec<String> = Vec::new();
     let mut evaluated = 0usize;
     let mut summary = Vec::new();
 
@@ -275,7 +279,17 @@ fn verdicts_agree_with_the_official_scorers_on_every_question() {
             let pred_rows = executor.rows(&question.db_id, &prepared.prediction);
             let (ours, detail) = match (&gold_rows, &pred_rows) {
                 (Err(error), _) => (None, format!("gold failed: {error}")),
-                (Ok(_), Err(error)) => (Some(false), format!("prediction failed: {error}")),
+                (Ok(_), Err(error)) => {
+                    let kind = error.split(' ').next().unwrap_or_default().to_owned();
+                    if kind == "refused" {
+                        refusals.push(format!(
+                            "{file} line {line}: {error}: {}",
+                            prepared.prediction
+                        ));
+                    }
+                    *failures_by_kind.entry(kind).or_default() += 1;
+                    (Some(false), format!("prediction failed: {error}"))
+                }
                 (Ok(gold), Ok(pred)) => (
                     Some(spider_result_eq(gold, pred, prepared.order_matters)),
                     format!(
@@ -336,6 +350,10 @@ fn verdicts_agree_with_the_official_scorers_on_every_question() {
         executor.executions,
         executor.execution_time.as_secs_f64(),
     );
+    println!("failed test-suite predictions by error kind: {failures_by_kind:?}");
+    for refusal in &refusals {
+        println!("REFUSED {refusal}");
+    }
     let best = best_scoring_time(&timed);
     println!(
         "scoring without execution (pre-processing, test-suite and BIRD comparison), best of 3, \
@@ -367,6 +385,12 @@ fn verdicts_agree_with_the_official_scorers_on_every_question() {
         disagreements.is_empty(),
         "{} disagreements with the official verdicts (listed above)",
         disagreements.len()
+    );
+    // Every statement the official scorer executed must reach the engine.
+    assert!(
+        refusals.is_empty(),
+        "the safety gate refused {} predictions the official scorer ran (listed above)",
+        refusals.len()
     );
     // 972 evaluable questions per file: the 62 wta_1 questions are the only `-` lines.
     assert_eq!(
