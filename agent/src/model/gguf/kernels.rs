@@ -1,0 +1,574 @@
+//! learnat's CPU kernels for `x · Wᵀ` with W in Q8_0 or Q5_0, the types that hold most of
+//! Qwen2.5-Coder-0.5B (its 896-wide rows do not fit K-quant blocks, so llama.cpp quantized them
+//! to Q5_0 and Q8_0) and for which candle 0.11 has only a scalar dot product.
+//!
+//! Method (the one ggml uses): the activations are quantized to Q8_0 (32 values, one scale per
+//! block); each weight block is unpacked to 32 signed bytes and multiplied with the activation
+//! bytes by AVX2 `maddubs` / `madd`, giving an exact i32 sum per block, scaled by the two block
+//! scales. With several activation rows (prefill), each unpacked weight block is reused for
+//! [`ACTIVATION_TILE`] rows. Work is split over weight rows, in chunks, on the model's rayon
+//! pool: chunks are stolen, so a core that is busy with another process does not stall the
+//! others (no spin barriers).
+//!
+//! Without AVX2 (or off x86-64) a scalar implementation with the same integer arithmetic runs.
+
+use std::sync::Arc;
+
+use candle_core::quantized::GgmlDType;
+use candle_core::{CpuStorage, Layout, Shape};
+use half::f16;
+use rayon::prelude::*;
+
+/// Values per Q8_0 / Q5_0 block.
+const BLOCK: usize = 32;
+/// Bytes per Q8_0 block: f16 scale + 32 signed bytes.
+const Q8_0_BYTES: usize = 34;
+/// Bytes per Q5_0 block: f16 scale + 32 high bits + 16 bytes of nibbles.
+const Q5_0_BYTES: usize = 22;
+/// Activation rows processed together against each unpacked weight block.
+const ACTIVATION_TILE: usize = 4;
+
+/// True when [`KernelWeights`] handles `dtype` with rows of `columns` values.
+pub fn supports(dtype: GgmlDType, columns: usize) -> bool {
+    matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q5_0) && columns > 0 && columns % BLOCK == 0
+}
+
+/// The raw GGUF blocks of one weight matrix `(rows, columns)`.
+#[derive(Debug)]
+pub struct KernelWeights {
+    dtype: GgmlDType,
+    rows: usize,
+    columns: usize,
+    data: Vec<u8>,
+}
+
+impl KernelWeights {
+    /// Takes the blocks of a `rows × columns` matrix in `dtype`; checks the byte count.
+    pub fn new(
+        dtype: GgmlDType,
+        rows: usize,
+        columns: usize,
+        data: Vec<u8>,
+    ) -> candle_core::Result<KernelWeights> {
+        if !supports(dtype, columns) {
+            candle_core::bail!("no learnat kernel for {dtype:?} rows of {columns} values");
+        }
+        let expected = rows * row_bytes(dtype, columns);
+        if data.len() != expected {
+            candle_core::bail!(
+                "{dtype:?} matrix {rows}x{columns} should take {expected} bytes, got {}",
+                data.len()
+            );
+        }
+        Ok(KernelWeights {
+            dtype,
+            rows,
+            columns,
+            data,
+        })
+    }
+
+    /// `output[r][o] = Σ_c input[r][c] · W[o][c]` for `input` of `rows × columns` f32.
+    pub fn matmul(&self, input: &[f32], input_rows: usize) -> Vec<f32> {
+        let activations = QuantizedActivations::new(input, input_rows, self.columns);
+        let mut output = vec![0f32; input_rows * self.rows];
+        let output_ptr = SharedOutput(output.as_mut_ptr());
+        let threads = rayon::current_num_threads().max(1);
+        // Enough chunks for stealing to balance uneven cores, few enough to keep scheduling
+        // cheap; each chunk is a contiguous run of weight rows.
+        let chunk_rows = (self.rows / (threads * 8)).clamp(8, 256);
+        let chunks = self.rows.div_ceil(chunk_rows);
+        let row_bytes = row_bytes(self.dtype, self.columns);
+        (0..chunks).into_par_iter().for_each(|chunk| {
+            let first = chunk * chunk_rows;
+            let last = (first + chunk_rows).min(self.rows);
+            let weights = &self.data[first * row_bytes..last * row_bytes];
+            // SAFETY: chunks cover disjoint weight rows, hence disjoint output columns.
+            unsafe {
+                multiply_chunk(
+                    self.dtype,
+                    weights,
+                    row_bytes,
+                    first,
+                    last - first,
+                    &activations,
+                    &output_ptr,
+                    self.rows,
+                )
+            };
+        });
+        output
+    }
+}
+
+/// Bytes of one quantized row.
+fn row_bytes(dtype: GgmlDType, columns: usize) -> usize {
+    let blocks = columns / BLOCK;
+    match dtype {
+        GgmlDType::Q5_0 => blocks * Q5_0_BYTES,
+        _ => blocks * Q8_0_BYTES,
+    }
+}
+
+/// The output buffer, written by several threads at disjoint indices.
+struct SharedOutput(*mut f32);
+// SAFETY: every writer writes a disjoint set of indices (see KernelWeights::matmul).
+unsafe impl Sync for SharedOutput {}
+unsafe impl Send for SharedOutput {}
+
+/// Activations quantized to Q8_0: per row, `columns / 32` scales and `columns` signed bytes.
+struct QuantizedActivations {
+    rows: usize,
+    blocks: usize,
+    scales: Vec<f32>,
+    quants: Vec<i8>,
+}
+
+impl QuantizedActivations {
+    fn new(input: &[f32], rows: usize, columns: usize) -> QuantizedActivations {
+        let blocks = columns / BLOCK;
+        let mut scales = Vec::with_capacity(rows * blocks);
+        let mut quants = vec![0i8; rows * columns];
+        for (values, out) in input
+            .chunks_exact(BLOCK)
+            .zip(quants.chunks_exact_mut(BLOCK))
+        {
+            let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+            // As ggml's quantize_row_q8_0: values are scaled by the exact inverse, the stored
+            // scale is rounded to f16, so products match llama.cpp's bit for bit.
+            let exact = max / 127.0;
+            let inverse = if exact > 0.0 { 1.0 / exact } else { 0.0 };
+            let scale = f16::from_f32(exact).to_f32();
+            for (q, v) in out.iter_mut().zip(values) {
+                *q = (v * inverse).round().clamp(-127.0, 127.0) as i8;
+            }
+            scales.push(scale);
+        }
+        QuantizedActivations {
+            rows,
+            blocks,
+            scales,
+            quants,
+        }
+    }
+
+    fn row_quants(&self, row: usize) -> &[i8] {
+        &self.quants[row * self.blocks * BLOCK..(row + 1) * self.blocks * BLOCK]
+    }
+
+    fn row_scales(&self, row: usize) -> &[f32] {
+        &self.scales[row * self.blocks..(row + 1) * self.blocks]
+    }
+}
+
+/// Multiplies weight rows `first..first + count` (their bytes in `weights`) with every
+/// activation row, writing `output[r * out_stride + first + i]`.
+///
+/// # Safety
+/// `output` must have room for `activations.rows * out_stride` values and no other thread may
+/// write the columns `first..first + count`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn multiply_chunk(
+    dtype: GgmlDType,
+    weights: &[u8],
+    row_bytes: usize,
+    first: usize,
+    count: usize,
+    activations: &QuantizedActivations,
+    output: &SharedOutput,
+    out_stride: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA; the caller's guarantees are passed on.
+            unsafe {
+                match dtype {
+                    GgmlDType::Q5_0 => avx2::multiply_chunk::<avx2::Q5_0>(
+                        weights,
+                        row_bytes,
+                        first,
+                        count,
+                        activations,
+                        output,
+                        out_stride,
+                    ),
+                    _ => avx2::multiply_chunk::<avx2::Q8_0>(
+                        weights,
+                        row_bytes,
+                        first,
+                        count,
+                        activations,
+                        output,
+                        out_stride,
+                    ),
+                }
+            }
+            return;
+        }
+    }
+    for row in 0..count {
+        let weight_row = &weights[row * row_bytes..(row + 1) * row_bytes];
+        for input_row in 0..activations.rows {
+            let value = scalar_dot(dtype, weight_row, activations, input_row);
+            // SAFETY: in bounds and exclusive by the caller's contract.
+            unsafe { *output.0.add(input_row * out_stride + first + row) = value };
+        }
+    }
+}
+
+/// One weight row against one activation row, in plain Rust (the reference for the SIMD code).
+fn scalar_dot(
+    dtype: GgmlDType,
+    weight_row: &[u8],
+    activations: &QuantizedActivations,
+    input_row: usize,
+) -> f32 {
+    let quants = activations.row_quants(input_row);
+    let scales = activations.row_scales(input_row);
+    let mut sum = 0f32;
+    let mut weight_values = [0i8; BLOCK];
+    for block in 0..activations.blocks {
+        let scale = unpack_block_scalar(dtype, weight_row, block, &mut weight_values);
+        let integer: i32 = weight_values
+            .iter()
+            .zip(&quants[block * BLOCK..(block + 1) * BLOCK])
+            .map(|(w, x)| i32::from(*w) * i32::from(*x))
+            .sum();
+        sum += scale * scales[block] * integer as f32;
+    }
+    sum
+}
+
+/// Unpacks block `block` of a weight row into 32 signed values; returns its scale.
+fn unpack_block_scalar(dtype: GgmlDType, row: &[u8], block: usize, out: &mut [i8; BLOCK]) -> f32 {
+    match dtype {
+        GgmlDType::Q5_0 => {
+            let bytes = &row[block * Q5_0_BYTES..(block + 1) * Q5_0_BYTES];
+            let scale = f16::from_le_bytes([bytes[0], bytes[1]]).to_f32();
+            let high = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
+            let nibbles = &bytes[6..22];
+            for j in 0..BLOCK / 2 {
+                let low_high = ((high >> j) & 1) as u8;
+                let high_high = ((high >> (j + 16)) & 1) as u8;
+                out[j] = ((nibbles[j] & 0x0F) | (low_high << 4)) as i8 - 16;
+                out[j + 16] = ((nibbles[j] >> 4) | (high_high << 4)) as i8 - 16;
+            }
+            scale
+        }
+        _ => {
+            let bytes = &row[block * Q8_0_BYTES..(block + 1) * Q8_0_BYTES];
+            let scale = f16::from_le_bytes([bytes[0], bytes[1]]).to_f32();
+            for (o, b) in out.iter_mut().zip(&bytes[2..34]) {
+                *o = *b as i8;
+            }
+            scale
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    //! The AVX2 + FMA implementation.
+
+    use std::arch::x86_64::*;
+
+    use half::f16;
+
+    use super::{
+        ACTIVATION_TILE, BLOCK, Q5_0_BYTES, Q8_0_BYTES, QuantizedActivations, SharedOutput,
+    };
+
+    /// A weight block type: its size and how to unpack it to 32 signed bytes.
+    pub(super) trait WeightBlock {
+        const BYTES: usize;
+        /// Signed values and scale of the block at `ptr`.
+        ///
+        /// # Safety
+        /// `ptr` must point at `BYTES` readable bytes; the CPU must have AVX2.
+        unsafe fn unpack(ptr: *const u8) -> (__m256i, f32);
+    }
+
+    pub(super) struct Q8_0;
+    pub(super) struct Q5_0;
+
+    #[inline(always)]
+    fn scale_at(ptr: *const u8) -> f32 {
+        // SAFETY: callers pass a pointer to a block, which starts with its f16 scale.
+        let bytes = unsafe { [*ptr, *ptr.add(1)] };
+        f16::from_le_bytes(bytes).to_f32()
+    }
+
+    impl WeightBlock for Q8_0 {
+        const BYTES: usize = Q8_0_BYTES;
+        #[inline(always)]
+        unsafe fn unpack(ptr: *const u8) -> (__m256i, f32) {
+            // SAFETY: BYTES readable bytes at ptr (caller).
+            unsafe {
+                (
+                    _mm256_loadu_si256(ptr.add(2) as *const __m256i),
+                    scale_at(ptr),
+                )
+            }
+        }
+    }
+
+    impl WeightBlock for Q5_0 {
+        const BYTES: usize = Q5_0_BYTES;
+        #[inline(always)]
+        unsafe fn unpack(ptr: *const u8) -> (__m256i, f32) {
+            // SAFETY: BYTES readable bytes at ptr, AVX2 available (caller).
+            unsafe {
+                // Low nibbles are values 0..16, high nibbles values 16..32.
+                let packed = _mm_loadu_si128(ptr.add(6) as *const __m128i);
+                let nibbles = _mm256_and_si256(
+                    _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed),
+                    _mm256_set1_epi8(0x0F),
+                );
+                // The 32 high bits, one per value, spread to bytes of 0xFF / 0x00.
+                let high = u32::from_le_bytes([*ptr.add(2), *ptr.add(3), *ptr.add(4), *ptr.add(5)]);
+                let spread = _mm256_shuffle_epi8(
+                    _mm256_set1_epi32(high as i32),
+                    _mm256_set_epi64x(
+                        0x0303030303030303,
+                        0x0202020202020202,
+                        0x0101010101010101,
+                        0x0000000000000000,
+                    ),
+                );
+                let bit_set = _mm256_cmpeq_epi8(
+                    _mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)),
+                    _mm256_set1_epi64x(-1),
+                );
+                // value = (nibble | high << 4) - 16: without the high bit that is nibble - 16,
+                // i.e. the byte nibble | 0xF0; with it, the nibble itself.
+                let offset = _mm256_andnot_si256(bit_set, _mm256_set1_epi8(0xF0u8 as i8));
+                (_mm256_or_si256(nibbles, offset), scale_at(ptr))
+            }
+        }
+    }
+
+    /// Horizontal sum of 8 floats.
+    #[inline(always)]
+    unsafe fn sum_lanes(v: __m256) -> f32 {
+        // SAFETY: AVX available (caller).
+        unsafe {
+            let pair = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            let quad = _mm_add_ps(pair, _mm_movehl_ps(pair, pair));
+            let single = _mm_add_ss(quad, _mm_movehdup_ps(quad));
+            _mm_cvtss_f32(single)
+        }
+    }
+
+    /// Signed byte dot product of 32 values, as 8 partial i32 sums converted to f32.
+    #[inline(always)]
+    unsafe fn dot_bytes(weight_abs: __m256i, weight: __m256i, input: __m256i) -> __m256 {
+        // SAFETY: AVX2 available (caller).
+        unsafe {
+            // maddubs multiplies unsigned by signed bytes: move the weight's sign onto the
+            // input. |w| ≤ 128 and |x| ≤ 127, so the pairwise i16 sums cannot saturate.
+            let signed_input = _mm256_sign_epi8(input, weight);
+            let pairs = _mm256_maddubs_epi16(weight_abs, signed_input);
+            _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+        }
+    }
+
+    /// Dot products of one weight row with `R` activation rows starting at `input_row`.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot_rows<B: WeightBlock, const R: usize>(
+        row: *const u8,
+        activations: &QuantizedActivations,
+        input_row: usize,
+    ) -> [f32; R] {
+        let mut sums = [_mm256_setzero_ps(); R];
+        let quants: [*const i8; R] =
+            std::array::from_fn(|r| activations.row_quants(input_row + r).as_ptr());
+        let scales: [&[f32]; R] = std::array::from_fn(|r| activations.row_scales(input_row + r));
+        for block in 0..activations.blocks {
+            // SAFETY: block < blocks, so the weight block and the 32 input bytes are in bounds.
+            unsafe {
+                let (weight, weight_scale) = B::unpack(row.add(block * B::BYTES));
+                let weight_abs = _mm256_sign_epi8(weight, weight);
+                for r in 0..R {
+                    let input = _mm256_loadu_si256(quants[r].add(block * BLOCK) as *const __m256i);
+                    let products = dot_bytes(weight_abs, weight, input);
+                    let scale = _mm256_set1_ps(weight_scale * scales[r][block]);
+                    sums[r] = _mm256_fmadd_ps(scale, products, sums[r]);
+                }
+            }
+        }
+        // SAFETY: AVX available.
+        std::array::from_fn(|r| unsafe { sum_lanes(sums[r]) })
+    }
+
+    /// See [`super::multiply_chunk`].
+    ///
+    /// # Safety
+    /// As [`super::multiply_chunk`], and the CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn multiply_chunk<B: WeightBlock>(
+        weights: &[u8],
+        row_bytes: usize,
+        first: usize,
+        count: usize,
+        activations: &QuantizedActivations,
+        output: &SharedOutput,
+        out_stride: usize,
+    ) {
+        let mut input_row = 0;
+        let write = |input_row: usize, row: usize, value: f32| {
+            // SAFETY: in bounds and exclusive by the caller's contract.
+            unsafe { *output.0.add(input_row * out_stride + first + row) = value };
+        };
+        while input_row + ACTIVATION_TILE <= activations.rows {
+            for row in 0..count {
+                // SAFETY: the row lies inside `weights`.
+                let values = unsafe {
+                    dot_rows::<B, ACTIVATION_TILE>(
+                        weights.as_ptr().add(row * row_bytes),
+                        activations,
+                        input_row,
+                    )
+                };
+                for (r, value) in values.into_iter().enumerate() {
+                    write(input_row + r, row, value);
+                }
+            }
+            input_row += ACTIVATION_TILE;
+        }
+        while input_row < activations.rows {
+            for row in 0..count {
+                // SAFETY: the row lies inside `weights`.
+                let [value] = unsafe {
+                    dot_rows::<B, 1>(
+                        weights.as_ptr().add(row * row_bytes),
+                        activations,
+                        input_row,
+                    )
+                };
+                write(input_row, row, value);
+            }
+            input_row += 1;
+        }
+    }
+}
+
+/// candle custom op: `x · Wᵀ` through [`KernelWeights::matmul`], for f32 `x` of any rank whose
+/// last dimension is the weight's column count.
+pub struct MatmulOp(pub Arc<KernelWeights>);
+
+impl candle_core::CustomOp1 for MatmulOp {
+    fn name(&self) -> &'static str {
+        "learnat-quantized-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let weights = &self.0;
+        let dims = layout.shape().dims();
+        let Some((&columns, leading)) = dims.split_last() else {
+            candle_core::bail!("quantized matmul of a scalar");
+        };
+        if columns != weights.columns {
+            candle_core::bail!(
+                "quantized matmul: input width {columns}, weight has {} columns",
+                weights.columns
+            );
+        }
+        let CpuStorage::F32(values) = storage else {
+            candle_core::bail!("quantized matmul expects f32 activations");
+        };
+        let Some(range) = layout.contiguous_offsets() else {
+            candle_core::bail!("quantized matmul expects contiguous activations");
+        };
+        let input = &values[range.0..range.1];
+        let input_rows = input.len() / columns;
+        let output = weights.matmul(input, input_rows);
+        let mut out_dims = leading.to_vec();
+        out_dims.push(weights.rows);
+        Ok((CpuStorage::F32(output), Shape::from(out_dims)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::{QMatMul, QTensor};
+    use candle_core::{Device, Module, Tensor};
+    use rand::{Rng, SeedableRng};
+
+    fn random(rows: usize, columns: usize, seed: u64) -> Tensor {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let values: Vec<f32> = (0..rows * columns)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
+        Tensor::from_vec(values, (rows, columns), &Device::Cpu).unwrap()
+    }
+
+    /// learnat's kernel agrees with candle's QMatMul (same Q8_0 activation scheme) for decode
+    /// and prefill shapes, including a row count that is not a multiple of the tile.
+    #[test]
+    fn kernels_match_candle_quantized_matmul() {
+        for dtype in [GgmlDType::Q8_0, GgmlDType::Q5_0] {
+            let weight = QTensor::quantize(&random(72, 128, 1), dtype).unwrap();
+            let data = weight.data().unwrap().into_owned();
+            let kernel = KernelWeights::new(dtype, 72, 128, data).unwrap();
+            let reference = QMatMul::from_qtensor(weight).unwrap();
+            for input_rows in [1usize, 5, 8] {
+                let input = random(input_rows, 128, 2 + input_rows as u64);
+                let expected: Vec<f32> = reference
+                    .forward(&input)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap();
+                let ours =
+                    kernel.matmul(&input.flatten_all().unwrap().to_vec1().unwrap(), input_rows);
+                let scalar: Vec<f32> = {
+                    let activations = QuantizedActivations::new(
+                        &input.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                        input_rows,
+                        128,
+                    );
+                    let bytes = row_bytes(dtype, 128);
+                    (0..input_rows)
+                        .flat_map(|r| {
+                            (0..72)
+                                .map(|o| {
+                                    scalar_dot(
+                                        dtype,
+                                        &kernel.data[o * bytes..(o + 1) * bytes],
+                                        &activations,
+                                        r,
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                        .collect()
+                };
+                for ((a, b), c) in ours.iter().zip(&expected).zip(&scalar) {
+                    assert!(
+                        (a - b).abs() < 1e-3 * (1.0 + b.abs()),
+                        "{dtype:?}: {a} vs candle {b}"
+                    );
+                    assert!(
+                        (a - c).abs() < 1e-4 * (1.0 + c.abs()),
+                        "{dtype:?}: {a} vs scalar {c}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_sizes_are_refused() {
+        assert!(KernelWeights::new(GgmlDType::Q8_0, 2, 32, vec![0; 10]).is_err());
+        assert!(!supports(GgmlDType::Q4K, 256));
+        assert!(!supports(GgmlDType::Q8_0, 40));
+    }
+}

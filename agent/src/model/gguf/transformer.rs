@@ -1,0 +1,361 @@
+//! learnat's forward pass for the Qwen2 and Llama families on candle tensors, with quantized
+//! weights and a prefix-reusable [`KvCache`].
+//!
+//! One sequence, no batch dimension: activations are `(tokens, width)`. Per layer: RMS norm,
+//! q/k/v projections (+ biases for Qwen2), rotary embedding, keys and values written in place
+//! into the cache, grouped-query attention computed per kv head without repeating the keys, the
+//! output projection, then RMS norm and the SwiGLU feed-forward. Logits are computed only for the
+//! rows asked for (the last one when generating, all of them when scoring).
+
+use std::io::{Read, Seek};
+use std::sync::Arc;
+
+use candle_core::quantized::{QTensor, gguf_file};
+use candle_core::{DType, Device, Tensor};
+
+use super::config::{ModelConfig, ModelFamily};
+use super::kv_cache::KvCache;
+use super::linear::QuantLinear;
+
+/// Which positions to compute logits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogitRows {
+    /// Only the last token (next-token prediction).
+    Last,
+    /// Every token of the input, from its first one (teacher-forced scoring).
+    All,
+}
+
+#[derive(Debug)]
+struct Layer {
+    attention_norm: Tensor,
+    query: QuantLinear,
+    key: QuantLinear,
+    value: QuantLinear,
+    query_bias: Option<Tensor>,
+    key_bias: Option<Tensor>,
+    value_bias: Option<Tensor>,
+    attention_output: QuantLinear,
+    ffn_norm: Tensor,
+    ffn_gate: QuantLinear,
+    ffn_up: QuantLinear,
+    ffn_down: QuantLinear,
+}
+
+/// The weights of one model and the code that runs them.
+#[derive(Debug)]
+pub struct Transformer {
+    config: ModelConfig,
+    /// `token_embd`, kept quantized: rows are dequantized on lookup.
+    token_embedding: Arc<QTensor>,
+    layers: Vec<Layer>,
+    output_norm: Tensor,
+    output: QuantLinear,
+    /// Rotary tables `(max_positions, head_dim / 2)`.
+    cos: Tensor,
+    sin: Tensor,
+    device: Device,
+}
+
+impl Transformer {
+    /// Reads the weights named by the GGUF conventions (`blk.N.attn_q.weight`, ...). Rotary
+    /// tables are built for `max_positions`.
+    pub fn load<R: Read + Seek>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+        config: &ModelConfig,
+        max_positions: usize,
+        device: &Device,
+        use_kernels: bool,
+    ) -> Result<Transformer, String> {
+        let mut tensor = |name: &str| -> Result<QTensor, String> {
+            content
+                .tensor(reader, name, device)
+                .map_err(|e| format!("cannot read tensor '{name}': {e}"))
+        };
+        let dense = |q: QTensor, name: &str| -> Result<Tensor, String> {
+            q.dequantize(device)
+                .map_err(|e| format!("cannot dequantize '{name}': {e}"))
+        };
+        let linear = |q: QTensor, name: &str| -> Result<QuantLinear, String> {
+            QuantLinear::new(Arc::new(q), use_kernels)
+                .map_err(|e| format!("tensor '{name}' is not a usable matrix: {e}"))
+        };
+        let has = |name: &str| content.tensor_infos.contains_key(name);
+
+        let token_embedding = Arc::new(tensor("token_embd.weight")?);
+        let (vocab, width) = token_embedding
+            .shape()
+            .dims2()
+            .map_err(|e| format!("token_embd.weight: {e}"))?;
+        if width != config.embedding_length {
+            return Err(format!(
+                "token_embd.weight is {vocab}x{width}, the metadata says width {}",
+                config.embedding_length
+            ));
+        }
+        let output = if has("output.weight") {
+            linear(tensor("output.weight")?, "output.weight")?
+        } else {
+            // Tied embeddings (SmolLM2): the output head reuses token_embd.
+            QuantLinear::new(token_embedding.clone(), use_kernels)
+                .map_err(|e| format!("token_embd.weight as output head: {e}"))?
+        };
+        let output_norm = dense(tensor("output_norm.weight")?, "output_norm.weight")?;
+
+        let mut layers = Vec::with_capacity(config.layers);
+        for index in 0..config.layers {
+            let name = |suffix: &str| format!("blk.{index}.{suffix}");
+            let mut matrix = |suffix: &str| -> Result<QuantLinear, String> {
+                let full = name(suffix);
+                linear(tensor(&full)?, &full)
+            };
+            let query = matrix("attn_q.weight")?;
+            let key = matrix("attn_k.weight")?;
+            let value = matrix("attn_v.weight")?;
+            let attention_output = matrix("attn_output.weight")?;
+            let ffn_gate = matrix("ffn_gate.weight")?;
+            let ffn_up = matrix("ffn_up.weight")?;
+            let ffn_down = matrix("ffn_down.weight")?;
+            let mut bias = |suffix: &str| -> Result<Option<Tensor>, String> {
+                let full = name(suffix);
+                if config.family == ModelFamily::Qwen2 || has(&full) {
+                    Ok(Some(dense(tensor(&full)?, &full)?))
+                } else {
+                    Ok(None)
+                }
+            };
+            let query_bias = bias("attn_q.bias")?;
+            let key_bias = bias("attn_k.bias")?;
+            let value_bias = bias("attn_v.bias")?;
+            let attention_norm = dense(tensor(&name("attn_norm.weight"))?, "attn_norm")?;
+            let ffn_norm = dense(tensor(&name("ffn_norm.weight"))?, "ffn_norm")?;
+            layers.push(Layer {
+                attention_norm,
+                query,
+                key,
+                value,
+                query_bias,
+                key_bias,
+                value_bias,
+                attention_output,
+                ffn_norm,
+                ffn_gate,
+                ffn_up,
+                ffn_down,
+            });
+        }
+        let (cos, sin) = rotary_tables(config, max_positions, device)
+            .map_err(|e| format!("cannot build rotary tables: {e}"))?;
+        Ok(Transformer {
+            config: config.clone(),
+            token_embedding,
+            layers,
+            output_norm,
+            output,
+            cos,
+            sin,
+            device: device.clone(),
+        })
+    }
+
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// Size of the output layer (number of logits).
+    pub fn vocab_size(&self) -> usize {
+        self.output.out_features()
+    }
+
+    /// How many matrices go through learnat's kernels and how many through candle's.
+    pub fn weight_summary(&self) -> super::WeightSummary {
+        let mut summary = super::WeightSummary::default();
+        let mut count = |linear: &QuantLinear| match linear.path() {
+            super::MatmulPath::Learnat => summary.learnat_kernel_matrices += 1,
+            super::MatmulPath::Candle => summary.candle_matrices += 1,
+        };
+        count(&self.output);
+        for layer in &self.layers {
+            for linear in [
+                &layer.query,
+                &layer.key,
+                &layer.value,
+                &layer.attention_output,
+                &layer.ffn_gate,
+                &layer.ffn_up,
+                &layer.ffn_down,
+            ] {
+                count(linear);
+            }
+        }
+        summary
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Runs `tokens` after what `cache` holds, appends them to the cache and returns logits
+    /// `(rows, vocab)` as f32 on the CPU for the positions `rows` selects.
+    pub fn forward(
+        &self,
+        tokens: &[u32],
+        cache: &mut KvCache,
+        rows: LogitRows,
+    ) -> candle_core::Result<Tensor> {
+        if tokens.is_empty() {
+            candle_core::bail!("forward pass over no tokens");
+        }
+        let seq_len = tokens.len();
+        cache.reserve(seq_len)?;
+        let position = cache.len();
+        if position + seq_len > self.cos.dim(0)? {
+            candle_core::bail!(
+                "position {} is beyond the rotary table of {} positions",
+                position + seq_len,
+                self.cos.dim(0)?
+            );
+        }
+        let ids = Tensor::new(tokens, &self.device)?;
+        let mut hidden = self.token_embedding.embedding(&ids)?.to_dtype(DType::F32)?;
+        let mask = if seq_len > 1 {
+            Some(causal_mask(seq_len, position, &self.device)?)
+        } else {
+            None
+        };
+        let cos = self.cos.narrow(0, position, seq_len)?;
+        let sin = self.sin.narrow(0, position, seq_len)?;
+        let eps = self.config.rms_norm_eps as f32;
+        for (index, layer) in self.layers.iter().enumerate() {
+            let normed = candle_nn::ops::rms_norm(&hidden, &layer.attention_norm, eps)?;
+            let attention =
+                self.attention(index, layer, &normed, cache, mask.as_ref(), &cos, &sin)?;
+            hidden = (hidden + attention)?;
+            let normed = candle_nn::ops::rms_norm(&hidden, &layer.ffn_norm, eps)?;
+            let gate = layer.ffn_gate.forward(&normed)?;
+            let up = layer.ffn_up.forward(&normed)?;
+            let activated = (candle_nn::ops::silu(&gate)? * up)?;
+            hidden = (hidden + layer.ffn_down.forward(&activated)?)?;
+        }
+        cache.commit(tokens);
+        let selected = match rows {
+            LogitRows::Last => hidden.narrow(0, seq_len - 1, 1)?,
+            LogitRows::All => hidden,
+        };
+        let normed = candle_nn::ops::rms_norm(&selected, &self.output_norm, eps)?;
+        let logits = self.output.forward(&normed)?;
+        logits.to_device(&Device::Cpu)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        index: usize,
+        layer: &Layer,
+        normed: &Tensor,
+        cache: &KvCache,
+        mask: Option<&Tensor>,
+        cos: &Tensor,
+        sin: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        let config = &self.config;
+        let seq_len = normed.dim(0)?;
+        let (heads, kv_heads, head_dim) = (config.heads, config.kv_heads, config.head_dim);
+        let project =
+            |linear: &QuantLinear, bias: &Option<Tensor>| -> candle_core::Result<Tensor> {
+                let out = linear.forward(normed)?;
+                match bias {
+                    Some(bias) => out.broadcast_add(bias),
+                    None => Ok(out),
+                }
+            };
+        // (tokens, heads * dim) -> (heads, tokens, dim), with the rotary embedding applied.
+        let split_heads = |x: Tensor, count: usize, rotate: bool| -> candle_core::Result<Tensor> {
+            let x = x
+                .reshape((seq_len, count, head_dim))?
+                .transpose(0, 1)?
+                .contiguous()?;
+            if !rotate {
+                return Ok(x);
+            }
+            let x = x.unsqueeze(0)?;
+            let rotated = if config.family.rope_is_neox() {
+                candle_nn::rotary_emb::rope(&x, cos, sin)?
+            } else {
+                candle_nn::rotary_emb::rope_i(&x, cos, sin)?
+            };
+            rotated.squeeze(0)
+        };
+        let query = split_heads(project(&layer.query, &layer.query_bias)?, heads, true)?;
+        let key = split_heads(project(&layer.key, &layer.key_bias)?, kv_heads, true)?;
+        let value = split_heads(project(&layer.value, &layer.value_bias)?, kv_heads, false)?;
+        cache.write(index, &key, &value)?;
+        let (keys, values) = cache.read(index, seq_len)?;
+        let total = keys.dim(1)?;
+        // Grouped-query attention without copying keys: the query heads that share a kv head
+        // are stacked as extra rows of that kv head's query matrix.
+        let group = heads / kv_heads;
+        let query = query.reshape((kv_heads, group * seq_len, head_dim))?;
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let scores = (query.matmul(&keys.t()?)? * scale)?;
+        let scores = match mask {
+            Some(mask) => scores
+                .reshape((kv_heads, group, seq_len, total))?
+                .broadcast_add(mask)?
+                .reshape((kv_heads, group * seq_len, total))?,
+            None => scores,
+        };
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        let mixed = weights.matmul(&values.contiguous()?)?;
+        let mixed = mixed
+            .reshape((heads, seq_len, head_dim))?
+            .transpose(0, 1)?
+            .contiguous()?
+            .reshape((seq_len, heads * head_dim))?;
+        layer.attention_output.forward(&mixed)
+    }
+}
+
+/// cos / sin tables `(positions, head_dim / 2)` for the rotary embedding.
+fn rotary_tables(
+    config: &ModelConfig,
+    positions: usize,
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let half = config.head_dim / 2;
+    let inverse_frequencies: Vec<f32> = (0..half)
+        .map(|i| {
+            1.0 / config
+                .rope_freq_base
+                .powf((2 * i) as f32 / config.head_dim as f32)
+        })
+        .collect();
+    let mut cos = Vec::with_capacity(positions * half);
+    let mut sin = Vec::with_capacity(positions * half);
+    for position in 0..positions {
+        for frequency in &inverse_frequencies {
+            let angle = position as f32 * frequency;
+            cos.push(angle.cos());
+            sin.push(angle.sin());
+        }
+    }
+    Ok((
+        Tensor::from_vec(cos, (positions, half), device)?,
+        Tensor::from_vec(sin, (positions, half), device)?,
+    ))
+}
+
+/// Additive mask `(new, past + new)`: 0 where token i may see token j, -inf after it.
+fn causal_mask(new: usize, past: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let total = past + new;
+    let mut mask = Vec::with_capacity(new * total);
+    for i in 0..new {
+        for j in 0..total {
+            mask.push(if j > past + i { f32::NEG_INFINITY } else { 0.0 });
+        }
+    }
+    Tensor::from_vec(mask, (new, total), device)
+}

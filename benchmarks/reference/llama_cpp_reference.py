@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""llama.cpp (llama-cpp-python) as the reference for `learnat bench llm`.
+
+Reads one JSON request on stdin and prints one JSON answer on stdout, so that learnat and
+llama.cpp see the same file, the same token ids and the same thread count:
+
+    {"model": PATH, "threads": 2, "context": 1024,
+     "speed": {"prompt": [ids...], "decode_tokens": 128} | null,
+     "greedy": [{"prompt": [ids...], "max_tokens": 64, "stop": [ids...]}, ...]}
+
+Answer:
+
+    {"version": "0.3.36",
+     "speed": {"prompt_tokens", "prefill_seconds", "time_to_first_token_seconds",
+               "decode_tokens", "decode_seconds", "load_seconds"} | null,
+     "greedy": [[ids...], ...],
+     "peak_rss_bytes": N}
+
+Speed: prefill evaluates the prompt in one batch after `reset()` (llama-cpp-python would
+otherwise reuse a cached prefix), the first token is the argmax of the last logits, and decoding
+evaluates one token at a time, greedy, never stopping early. Greedy runs stop at `max_tokens` or
+on a stop id (not included).
+"""
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+import llama_cpp
+from llama_cpp import Llama
+
+
+def main():
+    request = json.load(sys.stdin)
+    threads = int(request["threads"])
+    started = time.perf_counter()
+    llm = Llama(
+        model_path=request["model"],
+        n_ctx=int(request.get("context", 1024)),
+        n_batch=512,
+        n_ubatch=512,
+        n_threads=threads,
+        n_threads_batch=threads,
+        logits_all=False,
+        verbose=False,
+    )
+    load_seconds = time.perf_counter() - started
+    answer = {"version": llama_cpp.__version__, "speed": None, "greedy": []}
+
+    speed = request.get("speed")
+    if speed:
+        prompt = speed["prompt"]
+        # Warm-up: page the weights in, as learnat's load does.
+        llm.reset()
+        llm.eval(prompt[:8])
+        llm.reset()
+        started = time.perf_counter()
+        llm.eval(prompt)
+        prefill = time.perf_counter() - started
+        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        first_token = time.perf_counter() - started
+        decode_tokens = int(speed["decode_tokens"])
+        started = time.perf_counter()
+        for _ in range(decode_tokens):
+            llm.eval([token])
+            token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        decode = time.perf_counter() - started
+        answer["speed"] = {
+            "prompt_tokens": len(prompt),
+            "prefill_seconds": prefill,
+            "time_to_first_token_seconds": first_token,
+            "decode_tokens": decode_tokens,
+            "decode_seconds": decode,
+            "load_seconds": load_seconds,
+        }
+
+    for item in request.get("greedy", []):
+        llm.reset()
+        llm.eval(item["prompt"])
+        stop = set(item.get("stop", []))
+        out = []
+        for _ in range(int(item["max_tokens"])):
+            token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            if token in stop:
+                break
+            out.append(token)
+            llm.eval([token])
+        answer["greedy"].append(out)
+
+    answer["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    json.dump(answer, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
