@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AgentResult;
 
+pub mod gguf;
+
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
