@@ -1,6 +1,8 @@
 //! `learnat`: the command-line front end. Argument parsing and wiring only; every capability
 //! lives in the workspace's library crates.
 
+mod model_cmd;
+
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -47,6 +49,9 @@ enum Command {
     /// Benchmarks that print ratios against a reference measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Get, list and inspect language models (gguf:PATH, openai:MODEL[@BASE_URL]).
+    #[command(subcommand)]
+    Model(model_cmd::ModelCommand),
 }
 
 #[derive(Args)]
@@ -203,6 +208,7 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Demo(args) => run_demo(args).await,
         Command::Tools(args) => run_tools(args),
         Command::Bench(BenchCommand::Sql(args)) => run_bench_sql(args),
+        Command::Model(command) => model_cmd::run(command).await,
     }
 }
 

@@ -13,7 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AgentResult;
 
+pub mod fetch;
 pub mod gguf;
+pub mod openai;
+pub mod spec;
+
+pub use spec::{ModelOptions, ModelSpec, open_model};
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
