@@ -44,7 +44,7 @@ fn demo_db_is_created_once_and_never_overwritten() {
 #[test]
 fn sql_prints_a_table_json_and_csv() {
     let (_dir, path) = demo_db();
-    let sql = "SELECT 1 AS one, 'a,b' AS text, NULL AS nothing";
+    let sql = "SELECT 1 AS one, 'a,b' AS text, NULL AS missing";
     learnat()
         .args(["sql", "--db"])
         .arg(&path)
@@ -61,7 +61,7 @@ fn sql_prints_a_table_json_and_csv() {
         .unwrap();
     assert!(output.status.success());
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(json["columns"], serde_json::json!(["one", "text", "nothing"]));
+    assert_eq!(json["columns"], serde_json::json!(["one", "text", "missing"]));
     assert_eq!(json["rows"], serde_json::json!([[1, "a,b", null]]));
 
     learnat()
@@ -70,7 +70,7 @@ fn sql_prints_a_table_json_and_csv() {
         .arg(sql)
         .assert()
         .success()
-        .stdout("one,text,nothing\n1,\"a,b\",\n");
+        .stdout("one,text,missing\n1,\"a,b\",\n");
 }
 
 #[test]

@@ -37,11 +37,21 @@ pub fn render_table(result: &QueryResult) -> String {
 pub fn summary_line(result: &QueryResult) -> String {
     let n = result.rows.len();
     let noun = if n == 1 { "row" } else { "rows" };
-    let ms = result.elapsed.as_secs_f64() * 1000.0;
+    let time = elapsed_text(result.elapsed);
     if result.truncated {
-        format!("{n} {noun} shown, result truncated by the row or size cap ({ms:.1} ms)")
+        format!("{n} {noun} shown, result truncated by the row or size cap ({time})")
     } else {
-        format!("{n} {noun} ({ms:.1} ms)")
+        format!("{n} {noun} ({time})")
+    }
+}
+
+/// Milliseconds with enough digits that sub-millisecond queries don't all read "0.0 ms".
+fn elapsed_text(elapsed: std::time::Duration) -> String {
+    let ms = elapsed.as_secs_f64() * 1000.0;
+    if ms < 1.0 {
+        format!("{ms:.3} ms")
+    } else {
+        format!("{ms:.1} ms")
     }
 }
 
