@@ -19,6 +19,7 @@
 //! - [`machine`]: a description of the machine a benchmark ran on, printed with every result.
 
 pub mod bench_eval;
+pub mod bench_llm;
 pub mod checkpoint;
 pub mod compare_runs;
 pub mod dataset;
