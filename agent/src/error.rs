@@ -83,6 +83,14 @@ pub enum AgentError {
     /// Bad arguments to an API call.
     #[error("invalid input: {message}")]
     InvalidInput { message: String },
+
+    /// The model's answer holds no usable SQL (no statement, an unclosed fence, only prose).
+    #[error("the answer of model '{model}' holds no usable SQL: {reason}")]
+    NoSql { model: String, reason: String },
+
+    /// A saved session file is not a session this version can read.
+    #[error("cannot read the session '{}': {reason}", .path.display())]
+    SessionFile { path: PathBuf, reason: String },
 }
 
 impl AgentError {
@@ -102,6 +110,8 @@ impl AgentError {
             AgentError::Io { .. } => "io",
             AgentError::Tools(inner) => inner.kind(),
             AgentError::InvalidInput { .. } => "invalid_input",
+            AgentError::NoSql { .. } => "no_sql",
+            AgentError::SessionFile { .. } => "session_file",
         }
     }
 }

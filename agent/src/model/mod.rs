@@ -16,6 +16,7 @@ use crate::error::AgentResult;
 pub mod fetch;
 pub mod gguf;
 pub mod openai;
+pub mod scripted;
 pub mod spec;
 
 pub use spec::{ModelOptions, ModelSpec, open_model};

@@ -1,0 +1,1157 @@
+//! Deciding when a question is too ambiguous to answer, and what to ask back.
+//!
+//! [`detect_ambiguities`] runs deterministic detectors over the question, the schema, the
+//! [`SchemaLinks`] and (for value ambiguity) a few read-only lookups in the database. Each
+//! detector reports [`Ambiguity`] findings, best first:
+//!
+//! 1. **value** — a literal names several rows ("London": London, England and London, Ontario;
+//!    two categories called "Accessories" under different parents);
+//! 2. **schema linking** — one mention fits several columns: a bare measure noun ("price") that
+//!    several tables have; a place reached along several foreign-key paths ("orders from
+//!    Portland": the shipping city or the customer's city); a date ("from December 2024") when
+//!    the entity has several date columns;
+//! 3. **vague quantifier or threshold** — "recent", "big", "best", "top" without a number,
+//!    "popular", "expensive", "young", "late", …, unless the question pins it down (a number
+//!    next to it, "by <measure>", a measure right after "best", or the word being a column or a
+//!    stored value);
+//! 4. **relative time** — "last year", "this month", "today": the data's "now" is unknown;
+//! 5. **undefined measure** — "sales", "revenue", "order value", "spent" without a definition;
+//! 6. **unknown qualifier** — an adjective on an entity ("active products") that links to no
+//!    column or value.
+//!
+//! [`Clarifier::clarify`] turns the best finding into one concise [`ClarificationRequest`]
+//! ("By 'best customers', do you mean by total payments or by number of orders?"); with
+//! [`ClarifierOptions::model_check`] the model is asked too when no detector fires. Terms already
+//! clarified in the conversation are not asked about again.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use learnat_tools::schema::{Schema, Table, quote_identifier, quote_string};
+use learnat_tools::{Database, ExecOptions, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ChatMessage, ChatModel, GenerationParams};
+use crate::prompt::linking::{SchemaLinks, ValueMatch, identifier_words, is_stop_word, stem};
+
+/// The kinds of ambiguity the detectors know, named as in the interactive-task annotations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AmbiguityKind {
+    /// A literal matches several rows or entities.
+    ValueAmbiguity,
+    /// One mention fits several columns or join paths.
+    SchemaLinkingAmbiguity,
+    /// A vague quantifier, threshold or ranking ("big", "recent", "best").
+    ThresholdAmbiguity,
+    /// "last year", "today": relative to a "now" the data does not define.
+    RelativeTime,
+    /// A business measure without a definition ("sales", "revenue", "order value").
+    IntentAmbiguity,
+    /// A word that links to nothing in the database.
+    UnknownTerm,
+    /// The model judged the question ambiguous.
+    ModelJudgement,
+}
+
+/// One finding of a detector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ambiguity {
+    /// What kind of ambiguity.
+    pub kind: AmbiguityKind,
+    /// The words of the question it is about.
+    pub term: String,
+    /// The meanings it could have (columns, rows, measures), when known.
+    pub options: Vec<String>,
+    /// The question to ask the user.
+    pub question: String,
+}
+
+/// What the agent asks the user instead of guessing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClarificationRequest {
+    /// One concise question for the user.
+    pub question: String,
+    /// Why it asks.
+    pub kind: AmbiguityKind,
+    /// The words of the user's question it is about.
+    pub term: String,
+    /// Candidate meanings, when known (a client may offer them as choices).
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+impl From<Ambiguity> for ClarificationRequest {
+    fn from(finding: Ambiguity) -> ClarificationRequest {
+        ClarificationRequest {
+            question: finding.question,
+            kind: finding.kind,
+            term: finding.term,
+            options: finding.options,
+        }
+    }
+}
+
+/// How the [`Clarifier`] behaves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClarifierOptions {
+    /// Ask at all (false: always answer, e.g. for single-turn evaluation).
+    pub enabled: bool,
+    /// When no detector fires, ask the model whether the question is ambiguous.
+    pub model_check: bool,
+    /// At most this many clarification questions about one user question.
+    pub max_questions: usize,
+}
+
+impl Default for ClarifierOptions {
+    fn default() -> Self {
+        ClarifierOptions {
+            enabled: true,
+            model_check: false,
+            max_questions: 2,
+        }
+    }
+}
+
+/// Decides whether to ask, and what.
+#[derive(Debug, Clone, Default)]
+pub struct Clarifier {
+    options: ClarifierOptions,
+}
+
+impl Clarifier {
+    /// A clarifier with these options.
+    pub fn new(options: ClarifierOptions) -> Clarifier {
+        Clarifier { options }
+    }
+
+    /// Its options.
+    pub fn options(&self) -> &ClarifierOptions {
+        &self.options
+    }
+
+    /// The one question to ask about `question`, or `None` to answer it. `already_asked` are the
+    /// terms clarified so far for this question (never asked again); after
+    /// [`ClarifierOptions::max_questions`] of them it answers.
+    pub async fn clarify(
+        &self,
+        question: &str,
+        schema: &Schema,
+        links: &SchemaLinks,
+        database: &dyn Database,
+        model: Option<&Arc<dyn ChatModel>>,
+        already_asked: &[String],
+    ) -> Option<ClarificationRequest> {
+        if !self.options.enabled || already_asked.len() >= self.options.max_questions {
+            return None;
+        }
+        let asked: HashSet<String> = already_asked.iter().map(|t| t.to_lowercase()).collect();
+        let findings = detect_ambiguities(question, schema, links, database).await;
+        if let Some(finding) = findings
+            .into_iter()
+            .find(|finding| !asked.contains(&finding.term.to_lowercase()))
+        {
+            return Some(finding.into());
+        }
+        if self.options.model_check
+            && already_asked.is_empty()
+            && let Some(model) = model
+        {
+            return model_judgement(question, schema, model).await;
+        }
+        None
+    }
+}
+
+/// Asks the model whether the question is ambiguous; `ASK: <question>` means yes.
+async fn model_judgement(
+    question: &str,
+    schema: &Schema,
+    model: &Arc<dyn ChatModel>,
+) -> Option<ClarificationRequest> {
+    let messages = [
+        ChatMessage::system(
+            "You check questions about a database before they are answered. If answering the \
+             question needs a guess about what a word means (a vague threshold, several \
+             possible columns or values), reply `ASK: ` followed by one short question to the \
+             user. Otherwise reply `CLEAR`.",
+        ),
+        ChatMessage::user(format!(
+            "Database schema:\n{}\nQuestion: {question}",
+            schema.to_compact()
+        )),
+    ];
+    let params = GenerationParams {
+        max_tokens: 64,
+        ..GenerationParams::default()
+    };
+    let completion = match model.chat(&messages, &params).await {
+        Ok(mut completions) => completions.pop()?,
+        Err(error) => {
+            tracing::debug!(%error, "the model check of the clarifier failed");
+            return None;
+        }
+    };
+    let text = completion.text.trim();
+    let asked = text.strip_prefix("ASK:")?.trim();
+    (!asked.is_empty()).then(|| ClarificationRequest {
+        question: asked.to_string(),
+        kind: AmbiguityKind::ModelJudgement,
+        term: String::new(),
+        options: Vec::new(),
+    })
+}
+
+/// A word of the question with its position; hyphenated compounds stay one token.
+#[derive(Debug, Clone)]
+struct Token {
+    /// Lower-cased.
+    lower: String,
+    /// Stemmed (plural endings).
+    stem: String,
+}
+
+fn tokens(question: &str) -> Vec<Token> {
+    question
+        .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '\''))
+        .map(|word| word.trim_matches(|c: char| c == '-' || c == '\''))
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            let lower = word.to_lowercase();
+            let lower = lower.strip_suffix("'s").unwrap_or(&lower).to_string();
+            Token {
+                stem: stem(&lower),
+                lower,
+            }
+        })
+        .collect()
+}
+
+/// What the schema offers to resolve words: stemmed table-name words, column-name words (all
+/// and numeric only) and sample values.
+struct Vocabulary {
+    table_words: HashSet<String>,
+    column_words: HashSet<String>,
+    sample_words: HashSet<String>,
+}
+
+impl Vocabulary {
+    fn new(schema: &Schema) -> Vocabulary {
+        let mut vocabulary = Vocabulary {
+            table_words: HashSet::new(),
+            column_words: HashSet::new(),
+            sample_words: HashSet::new(),
+        };
+        for table in &schema.tables {
+            for word in identifier_words(&table.name) {
+                vocabulary.table_words.insert(stem(&word));
+            }
+            for column in &table.columns {
+                for word in identifier_words(&column.name) {
+                    vocabulary.column_words.insert(stem(&word));
+                }
+                for sample in &column.samples {
+                    if let Value::Text(text) = sample {
+                        for word in text.split(|c: char| !c.is_alphanumeric()) {
+                            if !word.is_empty() {
+                                vocabulary.sample_words.insert(stem(word));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        vocabulary
+    }
+
+    fn links(&self, stemmed: &str) -> bool {
+        self.table_words.contains(stemmed)
+            || self.column_words.contains(stemmed)
+            || self.sample_words.contains(stemmed)
+    }
+}
+
+fn is_numeric_type(data_type: &str) -> bool {
+    let upper = data_type.to_ascii_uppercase();
+    ["INT", "REAL", "NUM", "DEC", "FLOA", "DOUB", "MONEY"]
+        .iter()
+        .any(|t| upper.contains(t))
+}
+
+fn is_date_column(name: &str, data_type: &str) -> bool {
+    let upper = data_type.to_ascii_uppercase();
+    upper.contains("DATE")
+        || upper.contains("TIME")
+        || identifier_words(name)
+            .iter()
+            .any(|w| matches!(w.as_str(), "date" | "time" | "timestamp" | "day"))
+}
+
+fn is_key_column(table: &Table, column: &str) -> bool {
+    table.primary_key.iter().any(|c| c == column)
+        || table
+            .foreign_keys
+            .iter()
+            .any(|k| k.columns.iter().any(|c| c == column))
+        || identifier_words(column).last().is_some_and(|w| w == "id")
+}
+
+fn is_number_word(word: &str) -> bool {
+    word.chars().all(|c| c.is_ascii_digit())
+        || [
+            "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+            "eleven", "twelve", "fifteen", "twenty", "fifty", "hundred", "thousand", "dozen",
+        ]
+        .contains(&word)
+}
+
+const AGGREGATE_WORDS: &[&str] = &[
+    "average", "avg", "mean", "total", "sum", "number", "count", "maximum", "minimum", "max",
+    "min", "median",
+];
+
+/// Words before a noun that do not qualify it ("the average price", "our price").
+fn is_neutral_modifier(word: &str) -> bool {
+    AGGREGATE_WORDS.contains(&word)
+        || [
+            "the", "a", "an", "of", "our", "their", "its", "his", "her", "my", "your", "each",
+            "every", "all", "highest", "lowest", "what", "which", "is", "are", "and", "or",
+        ]
+        .contains(&word)
+}
+
+/// Vague words: (word, what it is usually about), with their kind.
+const VAGUE_TERMS: &[(&str, AmbiguityKind)] = &[
+    ("best", AmbiguityKind::ThresholdAmbiguity),
+    ("worst", AmbiguityKind::ThresholdAmbiguity),
+    ("top", AmbiguityKind::ThresholdAmbiguity),
+    ("popular", AmbiguityKind::ThresholdAmbiguity),
+    ("favorite", AmbiguityKind::ThresholdAmbiguity),
+    ("favourite", AmbiguityKind::ThresholdAmbiguity),
+    ("loyal", AmbiguityKind::ThresholdAmbiguity),
+    ("important", AmbiguityKind::ThresholdAmbiguity),
+    ("valuable", AmbiguityKind::ThresholdAmbiguity),
+    ("successful", AmbiguityKind::ThresholdAmbiguity),
+    ("big", AmbiguityKind::ThresholdAmbiguity),
+    ("bigger", AmbiguityKind::ThresholdAmbiguity),
+    ("large", AmbiguityKind::ThresholdAmbiguity),
+    ("huge", AmbiguityKind::ThresholdAmbiguity),
+    ("small", AmbiguityKind::ThresholdAmbiguity),
+    ("expensive", AmbiguityKind::ThresholdAmbiguity),
+    ("cheap", AmbiguityKind::ThresholdAmbiguity),
+    ("high", AmbiguityKind::ThresholdAmbiguity),
+    ("low", AmbiguityKind::ThresholdAmbiguity),
+    ("few", AmbiguityKind::ThresholdAmbiguity),
+    ("several", AmbiguityKind::ThresholdAmbiguity),
+    ("frequent", AmbiguityKind::ThresholdAmbiguity),
+    ("often", AmbiguityKind::ThresholdAmbiguity),
+    ("young", AmbiguityKind::ThresholdAmbiguity),
+    ("old", AmbiguityKind::ThresholdAmbiguity),
+    ("new", AmbiguityKind::ThresholdAmbiguity),
+    ("newest", AmbiguityKind::ThresholdAmbiguity),
+    ("latest", AmbiguityKind::ThresholdAmbiguity),
+    ("oldest", AmbiguityKind::ThresholdAmbiguity),
+    ("recent", AmbiguityKind::ThresholdAmbiguity),
+    ("recently", AmbiguityKind::ThresholdAmbiguity),
+    ("late", AmbiguityKind::ThresholdAmbiguity),
+    ("early", AmbiguityKind::ThresholdAmbiguity),
+    ("negative", AmbiguityKind::ThresholdAmbiguity),
+    ("positive", AmbiguityKind::ThresholdAmbiguity),
+    ("good", AmbiguityKind::ThresholdAmbiguity),
+    ("bad", AmbiguityKind::ThresholdAmbiguity),
+    ("active", AmbiguityKind::ThresholdAmbiguity),
+    ("inactive", AmbiguityKind::ThresholdAmbiguity),
+];
+
+/// Business measures that need a definition.
+const MEASURE_TERMS: &[&str] = &[
+    "sales",
+    "revenue",
+    "value",
+    "performance",
+    "spend",
+    "spent",
+    "spending",
+    "profit",
+    "income",
+    "turnover",
+];
+
+/// Words that show the question defines its measure ("revenue, counting quantity times ...").
+const DEFINITION_CUES: &[&str] = &[
+    "counting", "over", "times", "defined", "meaning", "i.e", "namely", "computed", "sum",
+];
+
+/// Relative-time phrases: (words, phrase shown).
+const RELATIVE_TIME: &[&[&str]] = &[
+    &["last", "year"],
+    &["last", "month"],
+    &["last", "week"],
+    &["this", "year"],
+    &["this", "month"],
+    &["this", "week"],
+    &["past", "year"],
+    &["past", "month"],
+    &["today"],
+    &["yesterday"],
+    &["lately"],
+    &["nowadays"],
+];
+
+/// Event verbs that tie a date to a column ("placed", "shipped"): a date next to one is clear.
+const DATE_EVENT_VERBS: &[&str] = &[
+    "placed",
+    "ordered",
+    "made",
+    "shipped",
+    "delivered",
+    "paid",
+    "signed",
+    "joined",
+    "hired",
+    "launched",
+    "reviewed",
+    "born",
+    "created",
+    "registered",
+    "sent",
+    "received",
+    "written",
+    "arrived",
+    "released",
+    "founded",
+    "opened",
+    "started",
+    "ended",
+    "published",
+];
+
+const MONTHS: &[&str] = &[
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// All findings for `question`, best first. Reads the database only to tell whether a name is
+/// shared by several rows (value ambiguity), through the read-only `execute`.
+pub async fn detect_ambiguities(
+    question: &str,
+    schema: &Schema,
+    links: &SchemaLinks,
+    database: &dyn Database,
+) -> Vec<Ambiguity> {
+    let words = tokens(question);
+    let vocabulary = Vocabulary::new(schema);
+    let mut findings = Vec::new();
+    findings.extend(value_ambiguities(schema, links, database).await);
+    findings.extend(join_path_ambiguities(&words, schema, links));
+    findings.extend(measure_column_ambiguities(&words, schema));
+    findings.extend(date_column_ambiguities(&words, schema));
+    findings.extend(vague_terms(&words, schema, &vocabulary));
+    findings.extend(relative_times(&words, schema, database).await);
+    findings.extend(undefined_measures(&words, &vocabulary));
+    findings.extend(unknown_qualifiers(&words, &vocabulary));
+    // One finding per term: the first (most specific) detector wins.
+    let mut seen = HashSet::new();
+    findings.retain(|finding: &Ambiguity| seen.insert(finding.term.to_lowercase()));
+    findings
+}
+
+/// Is `column` a name-like column (`name`, `*_name`, `title`)?
+fn is_name_column(column: &str) -> bool {
+    identifier_words(column)
+        .last()
+        .is_some_and(|w| matches!(w.as_str(), "name" | "title" | "label"))
+}
+
+/// Several rows share the name the question uses: "London" is a city in England and one in
+/// Ontario.
+async fn value_ambiguities(
+    schema: &Schema,
+    links: &SchemaLinks,
+    database: &dyn Database,
+) -> Vec<Ambiguity> {
+    let mut findings = Vec::new();
+    let mut checked = HashSet::new();
+    for link in &links.values {
+        if !matches!(link.matched, ValueMatch::Exact | ValueMatch::IgnoringCase)
+            || !is_name_column(&link.column)
+            || !checked.insert((
+                link.table.clone(),
+                link.column.clone(),
+                link.mention.clone(),
+            ))
+        {
+            continue;
+        }
+        let Some(table) = schema.table(&link.table) else {
+            continue;
+        };
+        let value = link
+            .examples
+            .first()
+            .cloned()
+            .unwrap_or(link.mention.clone());
+        let sql = format!(
+            "SELECT * FROM {} WHERE {} = {} LIMIT 6",
+            quote_identifier(&table.name),
+            quote_identifier(&link.column),
+            quote_string(&value)
+        );
+        let options = ExecOptions {
+            timeout: std::time::Duration::from_secs(2),
+            max_rows: 6,
+            ..ExecOptions::default()
+        };
+        let Ok(rows) = database.execute(&sql, &options).await else {
+            continue;
+        };
+        if rows.rows.len() < 2 {
+            continue;
+        }
+        let mut descriptions = Vec::new();
+        for row in &rows.rows {
+            descriptions.push(
+                describe_row(schema, table, &rows.columns, row, &link.column, database).await,
+            );
+        }
+        descriptions.dedup();
+        if descriptions.len() < 2 {
+            continue;
+        }
+        let noun = singular_noun(&table.name);
+        findings.push(Ambiguity {
+            kind: AmbiguityKind::ValueAmbiguity,
+            term: link.mention.clone(),
+            question: format!(
+                "There are {} {}s named '{value}': {}. Which one do you mean?",
+                rows.rows.len(),
+                noun,
+                join_options(&descriptions)
+            ),
+            options: descriptions,
+        });
+    }
+    findings
+}
+
+/// `cities` → `city`, `order_items` → `order item`.
+fn singular_noun(table: &str) -> String {
+    identifier_words(table)
+        .iter()
+        .map(|w| stem(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn join_options(options: &[String]) -> String {
+    match options {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// A row told apart from its namesakes: its name, then its other text values and the names of
+/// the rows its foreign keys point to ("London (England)", "Accessories (parent category:
+/// Electronics)").
+async fn describe_row(
+    schema: &Schema,
+    table: &Table,
+    columns: &[String],
+    row: &[Value],
+    name_column: &str,
+    database: &dyn Database,
+) -> String {
+    let mut name = String::new();
+    let mut details = Vec::new();
+    for (column, value) in columns.iter().zip(row) {
+        if column == name_column {
+            name = value.to_string();
+            continue;
+        }
+        if matches!(value, Value::Null) {
+            continue;
+        }
+        if let Some(key) = table
+            .foreign_keys
+            .iter()
+            .find(|k| k.columns.len() == 1 && &k.columns[0] == column)
+        {
+            if let Some(target) = schema.table(&key.ref_table)
+                && let Some(label) = target.columns.iter().find(|c| is_name_column(&c.name))
+            {
+                let target_key = key
+                    .ref_columns
+                    .first()
+                    .filter(|c| !c.is_empty())
+                    .cloned()
+                    .or_else(|| target.primary_key.first().cloned());
+                if let Some(target_key) = target_key {
+                    let sql = format!(
+                        "SELECT {} FROM {} WHERE {} = {}",
+                        quote_identifier(&label.name),
+                        quote_identifier(&target.name),
+                        quote_identifier(&target_key),
+                        sql_literal(value)
+                    );
+                    let options = ExecOptions {
+                        timeout: std::time::Duration::from_secs(2),
+                        max_rows: 1,
+                        ..ExecOptions::default()
+                    };
+                    if let Ok(result) = database.execute(&sql, &options).await
+                        && let Some(found) = result.rows.first().and_then(|r| r.first())
+                    {
+                        let role = identifier_words(column)
+                            .into_iter()
+                            .filter(|w| w != "id")
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        details.push(format!("{role}: {found}"));
+                    }
+                }
+            }
+            continue;
+        }
+        if is_key_column(table, column) {
+            continue;
+        }
+        if let Value::Text(text) = value
+            && text.chars().count() <= 40
+        {
+            details.push(text.clone());
+        }
+    }
+    details.truncate(2);
+    if details.is_empty() {
+        name
+    } else {
+        format!("{name} ({})", details.join(", "))
+    }
+}
+
+fn sql_literal(value: &Value) -> String {
+    match value {
+        Value::Text(text) => quote_string(text),
+        other => other.to_string(),
+    }
+}
+
+/// A table the question names by a word of its name ("orders" → `orders`).
+fn entity_tables<'a>(words: &[Token], schema: &'a Schema) -> Vec<&'a Table> {
+    schema
+        .tables
+        .iter()
+        .filter(|table| {
+            let name_words: Vec<String> = identifier_words(&table.name)
+                .iter()
+                .map(|w| stem(w))
+                .collect();
+            // The table's last word is its head noun ("order_items" is about items).
+            name_words
+                .last()
+                .is_some_and(|head| words.iter().any(|w| &w.stem == head))
+                && name_words
+                    .iter()
+                    .all(|nw| words.iter().any(|w| &w.stem == nw))
+        })
+        .collect()
+}
+
+/// A value's table is reached from the entity along several foreign-key paths: "orders from
+/// Portland" may be the shipping city or the customer's city.
+fn join_path_ambiguities(words: &[Token], schema: &Schema, links: &SchemaLinks) -> Vec<Ambiguity> {
+    let mut findings = Vec::new();
+    for link in &links.values {
+        if !matches!(link.matched, ValueMatch::Exact | ValueMatch::IgnoringCase) {
+            continue;
+        }
+        let Some(target) = schema.table(&link.table) else {
+            continue;
+        };
+        for entity in entity_tables(words, schema) {
+            if entity.name == target.name {
+                continue;
+            }
+            let paths = foreign_key_paths(schema, entity, &target.name);
+            if paths.len() < 2 {
+                continue;
+            }
+            // A word of the question that names one path's key ("shipped" ~ ship_city_id)
+            // settles it.
+            let settled = paths.iter().any(|path| {
+                path.key_words.iter().any(|key_word| {
+                    key_word.len() > 2
+                        && words.iter().any(|w| w.lower.starts_with(key_word.as_str()))
+                })
+            });
+            if settled {
+                continue;
+            }
+            let options: Vec<String> = paths.iter().map(|p| p.description.clone()).collect();
+            let entity_noun = singular_noun(&entity.name);
+            findings.push(Ambiguity {
+                kind: AmbiguityKind::SchemaLinkingAmbiguity,
+                term: link.mention.clone(),
+                question: format!(
+                    "For {entity_noun}s and '{}', which link do you mean: {}?",
+                    link.mention,
+                    join_options(&options)
+                ),
+                options,
+            });
+        }
+    }
+    findings
+}
+
+/// One way from an entity table to a target table.
+struct KeyPath {
+    /// Words of the foreign-key columns that make the first hop (not `id`).
+    key_words: Vec<String>,
+    /// "orders.ship_city_id → cities" or "orders.customer_id → customers.city_id → cities".
+    description: String,
+}
+
+/// Foreign-key paths of one or two hops from `entity` to `target`, following key direction.
+fn foreign_key_paths(schema: &Schema, entity: &Table, target: &str) -> Vec<KeyPath> {
+    let mut paths = Vec::new();
+    let words_of = |column: &str| -> Vec<String> {
+        identifier_words(column)
+            .into_iter()
+            .filter(|w| w != "id" && !target.to_lowercase().contains(w.as_str()))
+            .collect()
+    };
+    for key in &entity.foreign_keys {
+        let first = key.columns.join(", ");
+        if key.ref_table.eq_ignore_ascii_case(target) {
+            paths.push(KeyPath {
+                key_words: words_of(&first),
+                description: format!("{}.{first} → {target}", entity.name),
+            });
+            continue;
+        }
+        let Some(middle) = schema.table(&key.ref_table) else {
+            continue;
+        };
+        if middle.name == entity.name {
+            continue;
+        }
+        for second in &middle.foreign_keys {
+            if second.ref_table.eq_ignore_ascii_case(target) {
+                let mut key_words = words_of(&first);
+                key_words.extend(words_of(&second.columns.join(", ")));
+                key_words.extend(identifier_words(&middle.name).iter().map(|w| stem(w)));
+                paths.push(KeyPath {
+                    key_words,
+                    description: format!(
+                        "{}.{first} → {}.{} → {target}",
+                        entity.name,
+                        middle.name,
+                        second.columns.join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    paths
+}
+
+/// A bare measure noun ("price") that numeric columns of several tables carry, with no
+/// qualifier on any of its mentions ("list price" is qualified).
+fn measure_column_ambiguities(words: &[Token], schema: &Schema) -> Vec<Ambiguity> {
+    let mut findings = Vec::new();
+    let mut done = HashSet::new();
+    for word in words {
+        if is_stop_word(&word.lower) || word.stem.len() < 3 || !done.insert(word.stem.clone()) {
+            continue;
+        }
+        let mut candidates: Vec<(String, String)> = Vec::new();
+        for table in &schema.tables {
+            for column in &table.columns {
+                if !is_numeric_type(&column.data_type) || is_key_column(table, &column.name) {
+                    continue;
+                }
+                if identifier_words(&column.name)
+                    .iter()
+                    .any(|w| stem(w) == word.stem)
+                {
+                    candidates.push((table.name.clone(), column.name.clone()));
+                }
+            }
+        }
+        let tables: HashSet<&str> = candidates.iter().map(|(t, _)| t.as_str()).collect();
+        if tables.len() < 2 {
+            continue;
+        }
+        // Any qualified mention (a modifier that is not an article or aggregate) settles it.
+        let qualified = words.iter().enumerate().any(|(i, w)| {
+            w.stem == word.stem
+                && i > 0
+                && !is_neutral_modifier(&words[i - 1].lower)
+                && !is_stop_word(&words[i - 1].lower)
+        });
+        if qualified {
+            continue;
+        }
+        let options: Vec<String> = candidates.iter().map(|(t, c)| format!("{t}.{c}")).collect();
+        findings.push(Ambiguity {
+            kind: AmbiguityKind::SchemaLinkingAmbiguity,
+            term: word.lower.clone(),
+            question: format!(
+                "By '{}', do you mean {}?",
+                word.lower,
+                join_options(&options)
+            ),
+            options,
+        });
+    }
+    findings
+}
+
+/// "from December 2024": a date tied to no event while the entity (and the tables recording
+/// events about it) have several date columns.
+fn date_column_ambiguities(words: &[Token], schema: &Schema) -> Vec<Ambiguity> {
+    let Some(position) = words.iter().enumerate().position(|(i, w)| {
+        w.lower == "from"
+            && words
+                .get(i + 1)
+                .is_some_and(|next| MONTHS.contains(&next.lower.as_str()) || is_year(&next.lower))
+    }) else {
+        return Vec::new();
+    };
+    if words
+        .iter()
+        .any(|w| DATE_EVENT_VERBS.contains(&w.lower.as_str()))
+    {
+        return Vec::new();
+    }
+    let date_words: Vec<&str> = words[position + 1..]
+        .iter()
+        .take_while(|w| {
+            MONTHS.contains(&w.lower.as_str())
+                || is_year(&w.lower)
+                || w.lower.chars().all(|c| c.is_ascii_digit())
+        })
+        .map(|w| w.lower.as_str())
+        .collect();
+    let term = format!("from {}", date_words.join(" "));
+    let mut findings = Vec::new();
+    for entity in entity_tables(words, schema) {
+        let mut columns: Vec<String> = entity
+            .columns
+            .iter()
+            .filter(|c| is_date_column(&c.name, &c.data_type))
+            .map(|c| format!("{}.{}", entity.name, c.name))
+            .collect();
+        // Tables that record events about the entity (shipments of an order, its payments).
+        for table in &schema.tables {
+            if table
+                .foreign_keys
+                .iter()
+                .any(|k| k.ref_table.eq_ignore_ascii_case(&entity.name))
+                && table.name != entity.name
+            {
+                columns.extend(
+                    table
+                        .columns
+                        .iter()
+                        .filter(|c| is_date_column(&c.name, &c.data_type))
+                        .map(|c| format!("{}.{}", table.name, c.name)),
+                );
+            }
+        }
+        if columns.len() >= 2 {
+            columns.truncate(4);
+            findings.push(Ambiguity {
+                kind: AmbiguityKind::SchemaLinkingAmbiguity,
+                term: term.clone(),
+                question: format!(
+                    "Which date should '{}' apply to: {}?",
+                    date_words.join(" "),
+                    join_options(&columns)
+                ),
+                options: columns,
+            });
+            break;
+        }
+    }
+    findings
+}
+
+fn is_year(word: &str) -> bool {
+    word.len() == 4
+        && word.chars().all(|c| c.is_ascii_digit())
+        && (word.starts_with("19") || word.starts_with("20"))
+}
+
+/// Vague quantifiers, thresholds and rankings that the question does not pin down.
+fn vague_terms(words: &[Token], schema: &Schema, vocabulary: &Vocabulary) -> Vec<Ambiguity> {
+    let numeric_words: HashSet<String> = schema
+        .tables
+        .iter()
+        .flat_map(|t| t.columns.iter())
+        .filter(|c| is_numeric_type(&c.data_type))
+        .flat_map(|c| identifier_words(&c.name))
+        .map(|w| stem(&w))
+        .filter(|w| w != "id")
+        .collect();
+    let mut findings = Vec::new();
+    for (index, word) in words.iter().enumerate() {
+        let Some(&(_, kind)) = VAGUE_TERMS.iter().find(|(term, _)| *term == word.lower) else {
+            continue;
+        };
+        // "how long", "how old": a question about the quantity, not a threshold.
+        if index > 0 && words[index - 1].lower == "how" {
+            continue;
+        }
+        // The word is a column or a stored value ("active" flag, status 'late'): the data
+        // defines it.
+        if vocabulary.column_words.contains(&word.stem)
+            || vocabulary.sample_words.contains(&word.stem)
+        {
+            continue;
+        }
+        let window = |from: usize, to: usize| {
+            words[from.min(words.len())..to.min(words.len())]
+                .iter()
+                .any(|w| is_number_word(&w.lower))
+        };
+        if window(index.saturating_sub(2), index + 3) {
+            continue;
+        }
+        let next = words.get(index + 1).map(|w| w.stem.as_str());
+        // "best average rating", "highest price": a named measure ranks.
+        if next.is_some_and(|n| AGGREGATE_WORDS.contains(&n) || numeric_words.contains(n)) {
+            continue;
+        }
+        // "... by list price": an explicit criterion.
+        if words[index + 1..].iter().any(|w| w.lower == "by") {
+            continue;
+        }
+        let phrase = match words.get(index + 1) {
+            Some(next)
+                if !is_stop_word(&next.lower) && vocabulary.table_words.contains(&next.stem) =>
+            {
+                format!("{} {}", word.lower, next.lower)
+            }
+            _ => word.lower.clone(),
+        };
+        let question = match kind {
+            _ if [
+                "best",
+                "worst",
+                "top",
+                "popular",
+                "favorite",
+                "favourite",
+                "loyal",
+                "important",
+                "valuable",
+                "successful",
+                "good",
+                "bad",
+            ]
+            .contains(&word.lower.as_str()) =>
+            {
+                format!(
+                    "By '{phrase}', which measure should rank them (for example a total amount \
+                     or a number of orders), and how many do you want?"
+                )
+            }
+            _ if [
+                "recent", "recently", "new", "newest", "latest", "oldest", "old", "young", "late",
+                "early",
+            ]
+            .contains(&word.lower.as_str()) =>
+            {
+                format!("What exactly counts as '{phrase}' (which date, and which cut-off)?")
+            }
+            _ => format!("What threshold do you mean by '{phrase}'?"),
+        };
+        findings.push(Ambiguity {
+            kind,
+            term: phrase,
+            options: Vec::new(),
+            question,
+        });
+    }
+    findings
+}
+
+/// "last year", "today": relative to a date the data does not define. The question names the
+/// last date in the data when an entity's date column shows it.
+async fn relative_times(
+    words: &[Token],
+    schema: &Schema,
+    database: &dyn Database,
+) -> Vec<Ambiguity> {
+    let lower: Vec<&str> = words.iter().map(|w| w.lower.as_str()).collect();
+    for phrase in RELATIVE_TIME {
+        if !lower.windows(phrase.len()).any(|window| window == *phrase) {
+            continue;
+        }
+        let shown = phrase.join(" ");
+        let latest = latest_date(words, schema, database).await;
+        let question = match latest {
+            Some((column, date)) => format!(
+                "The data in {column} runs until {date}. Which dates do you mean by '{shown}'?"
+            ),
+            None => format!("Which dates do you mean by '{shown}'?"),
+        };
+        return vec![Ambiguity {
+            kind: AmbiguityKind::RelativeTime,
+            term: shown,
+            options: Vec::new(),
+            question,
+        }];
+    }
+    Vec::new()
+}
+
+/// The latest value of the first date column of an entity the question names.
+async fn latest_date(
+    words: &[Token],
+    schema: &Schema,
+    database: &dyn Database,
+) -> Option<(String, String)> {
+    for entity in entity_tables(words, schema) {
+        let Some(column) = entity
+            .columns
+            .iter()
+            .find(|c| is_date_column(&c.name, &c.data_type))
+        else {
+            continue;
+        };
+        let sql = format!(
+            "SELECT MAX({}) FROM {}",
+            quote_identifier(&column.name),
+            quote_identifier(&entity.name)
+        );
+        let options = ExecOptions {
+            timeout: std::time::Duration::from_secs(2),
+            max_rows: 1,
+            ..ExecOptions::default()
+        };
+        if let Ok(result) = database.execute(&sql, &options).await
+            && let Some(value) = result.rows.first().and_then(|r| r.first())
+            && !matches!(value, Value::Null)
+        {
+            return Some((
+                format!("{}.{}", entity.name, column.name),
+                value.to_string(),
+            ));
+        }
+    }
+    None
+}
+
+/// A business measure the question uses without defining it, and that no column is named
+/// after.
+fn undefined_measures(words: &[Token], vocabulary: &Vocabulary) -> Vec<Ambiguity> {
+    if words
+        .iter()
+        .any(|w| DEFINITION_CUES.contains(&w.lower.as_str()))
+    {
+        return Vec::new();
+    }
+    for (index, word) in words.iter().enumerate() {
+        if !MEASURE_TERMS.contains(&word.lower.as_str())
+            || vocabulary.column_words.contains(&word.stem)
+        {
+            continue;
+        }
+        // "sales channel": the word modifies a column noun, it is not the measure asked for.
+        if words.get(index + 1).is_some_and(|next| {
+            vocabulary.column_words.contains(&next.stem) && !is_stop_word(&next.lower)
+        }) {
+            continue;
+        }
+        let phrase = match index.checked_sub(1).map(|i| &words[i]) {
+            Some(previous) if vocabulary.table_words.contains(&previous.stem) => {
+                format!("{} {}", previous.lower, word.lower)
+            }
+            _ => word.lower.clone(),
+        };
+        return vec![Ambiguity {
+            kind: AmbiguityKind::IntentAmbiguity,
+            term: phrase.clone(),
+            options: Vec::new(),
+            question: format!(
+                "How should '{phrase}' be computed (which amounts, and which orders or rows \
+                 count)?"
+            ),
+        }];
+    }
+    Vec::new()
+}
+
+/// Neutral adjectives that qualify an entity without needing a definition.
+const NEUTRAL_QUALIFIERS: &[&str] = &[
+    "first",
+    "last",
+    "next",
+    "previous",
+    "full",
+    "current",
+    "different",
+    "distinct",
+    "unique",
+    "individual",
+    "separate",
+    "given",
+    "both",
+    "same",
+    "other",
+    "such",
+    "many",
+    "much",
+    "more",
+    "most",
+    "fewer",
+    "least",
+    "no",
+    "any",
+    "top-level",
+];
+
+/// An adjective on an entity ("active products") that links to no column, value or table.
+fn unknown_qualifiers(words: &[Token], vocabulary: &Vocabulary) -> Vec<Ambiguity> {
+    let mut findings = Vec::new();
+    for pair in words.windows(2) {
+        let (qualifier, noun) = (&pair[0], &pair[1]);
+        if !vocabulary.table_words.contains(&noun.stem)
+            || is_stop_word(&qualifier.lower)
+            || is_neutral_modifier(&qualifier.lower)
+            || NEUTRAL_QUALIFIERS.contains(&qualifier.lower.as_str())
+            || qualifier.lower.contains('-')
+            || is_number_word(&qualifier.lower)
+            || vocabulary.links(&qualifier.stem)
+            || MONTHS.contains(&qualifier.lower.as_str())
+        {
+            continue;
+        }
+        let phrase = format!("{} {}", qualifier.lower, noun.lower);
+        findings.push(Ambiguity {
+            kind: AmbiguityKind::UnknownTerm,
+            term: phrase.clone(),
+            options: Vec::new(),
+            question: format!(
+                "What makes a {} '{}' here? Which column or condition should I use?",
+                stem(&noun.lower),
+                qualifier.lower
+            ),
+        });
+    }
+    findings
+}

@@ -1,0 +1,389 @@
+//! LearNAT decomposition with executed sub-queries.
+//!
+//! One trajectory is a conversation:
+//!
+//! 1. system: the student format; user: examples, schema, question.
+//! 2. The model writes `Sub question 1` and `SubSQL1`; generation stops before the next marker
+//!    ([`step_stop_sequences`]). The SubSQL runs read-only under the step limits.
+//! 3. A user message gives its outcome (first rows and row count, or the error) and asks for
+//!    the next step or the final SQL. A failing SubSQL first gets up to `repair_turns` requests
+//!    for a corrected one.
+//! 4. Repeat until the model writes `Final SQL`, or `max_steps` steps were taken (then the final
+//!    SQL is asked for). The final SQL is checked the same way, with the same repair budget.
+//!
+//! A model that ignores the stop sequences and writes several steps at once is handled too:
+//! every SubSQL of the answer is executed in order. A model that writes no marker at all gets
+//! one reminder of the format; a bare query in its answer is taken as the final SQL. When there
+//! is no final SQL but steps ran, the last step that ran is the answer.
+//!
+//! With `samples > 1`, that many trajectories are drawn (seeds `seed + i`) and their final SQLs
+//! vote by execution result ([`super::voting`]); the chosen trajectory's steps are reported.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+
+use super::voting::{Ballot, vote};
+use super::zero_shot::excerpt;
+use super::{
+    Answer, DemonstrationRequest, DemonstrationSource, FewShotExample, Step, StepOutcome, Strategy,
+    StrategyInput, StrategyOptions, Usage, builtin_examples, mean_logprob, prepare, request,
+    run_sql,
+};
+use crate::error::{AgentError, AgentResult};
+use crate::model::{ChatMessage, ChatModel, Completion, GenerationParams};
+use crate::prompt::{
+    PromptInput, count_tokens, decompose_messages, final_repair_message, format_reminder_message,
+    step_outcome_message, step_repair_message,
+};
+use crate::student_format::{extract_sql, parse_student_output, step_stop_sequences};
+
+/// The decomposition strategy.
+pub struct Decompose {
+    options: StrategyOptions,
+    demonstrations: Option<Arc<dyn DemonstrationSource>>,
+}
+
+impl Decompose {
+    /// With these options; `demonstrations` is used when `options.adr` is on.
+    pub fn new(
+        options: StrategyOptions,
+        demonstrations: Option<Arc<dyn DemonstrationSource>>,
+    ) -> Decompose {
+        Decompose {
+            options,
+            demonstrations,
+        }
+    }
+
+    async fn examples(&self, input: &StrategyInput<'_>) -> AgentResult<Vec<FewShotExample>> {
+        match (&self.demonstrations, self.options.adr) {
+            (Some(source), true) => {
+                source
+                    .demonstrations(&DemonstrationRequest {
+                        question: input.question,
+                        schema: input.schema,
+                        db_id: input.db_id,
+                        k: self.options.k,
+                    })
+                    .await
+            }
+            _ => Ok(builtin_examples()),
+        }
+    }
+}
+
+/// The result of one trajectory.
+struct Trajectory {
+    steps: Vec<Step>,
+    final_sql: Option<String>,
+    final_result: Option<learnat_tools::QueryResult>,
+    final_outcome: Option<StepOutcome>,
+    completions: Vec<Completion>,
+    repairs: usize,
+    /// Why there is no final SQL, when there is none.
+    failure: Option<String>,
+}
+
+/// The conversation state of one trajectory.
+struct Run<'a> {
+    model: &'a Arc<dyn ChatModel>,
+    input: &'a StrategyInput<'a>,
+    options: &'a StrategyOptions,
+    params: GenerationParams,
+    messages: Vec<ChatMessage>,
+    usage: &'a mut Usage,
+    raw: &'a mut Vec<String>,
+    completions: Vec<Completion>,
+    steps: Vec<Step>,
+    repairs: usize,
+}
+
+impl Run<'_> {
+    /// One model turn; the answer is appended to the conversation.
+    async fn turn(&mut self, stop_after_step: bool) -> AgentResult<String> {
+        let params = GenerationParams {
+            stop: if stop_after_step {
+                step_stop_sequences()
+            } else {
+                Vec::new()
+            },
+            n: 1,
+            ..self.params.clone()
+        };
+        let mut completions =
+            request(self.model, &self.messages, &params, self.usage, self.raw).await?;
+        let completion = completions.remove(0);
+        let text = completion.text.trim().to_string();
+        self.completions.push(completion);
+        self.messages.push(ChatMessage::assistant(text.clone()));
+        Ok(text)
+    }
+
+    /// Run a step's SQL, repairing it while it fails and repair turns remain.
+    async fn execute_step(
+        &mut self,
+        number: usize,
+        sub_question: String,
+        sql: String,
+    ) -> AgentResult<Step> {
+        let mut sql = sql;
+        let (_, mut outcome) = run_sql(self.input.database, &sql, self.options, self.usage).await;
+        let mut repairs = 0;
+        while let Some(error) = outcome.error_message().map(str::to_string) {
+            if repairs >= self.options.repair_turns {
+                break;
+            }
+            repairs += 1;
+            self.messages
+                .push(ChatMessage::user(step_repair_message(number, &error)));
+            let text = self.turn(true).await?;
+            let parsed = parse_student_output(&text);
+            let repaired = parsed
+                .steps
+                .iter()
+                .map(|s| s.sql.clone())
+                .find(|s| !s.is_empty())
+                .or_else(|| extract_sql(&text).ok());
+            let Some(repaired) = repaired else {
+                continue;
+            };
+            sql = repaired;
+            outcome = run_sql(self.input.database, &sql, self.options, self.usage)
+                .await
+                .1;
+        }
+        self.repairs += repairs;
+        Ok(Step {
+            sub_question,
+            sql,
+            outcome,
+            repairs,
+        })
+    }
+
+    /// The whole trajectory.
+    async fn run(mut self) -> AgentResult<Trajectory> {
+        let max_steps = self.options.max_steps.max(1);
+        let mut final_sql: Option<String> = None;
+        let mut reminded = false;
+        // Each loop turn asks for one step (or the final SQL).
+        loop {
+            let asking_final = self.steps.len() >= max_steps;
+            let text = self.turn(!asking_final).await?;
+            let parsed = parse_student_output(&text);
+            if parsed.steps.is_empty() && parsed.final_sql.is_none() {
+                // No marker: a bare query is the answer; otherwise remind once.
+                if let Ok(sql) = extract_sql(&text) {
+                    final_sql = Some(sql);
+                    break;
+                }
+                if reminded || asking_final {
+                    break;
+                }
+                reminded = true;
+                self.messages
+                    .push(ChatMessage::user(format_reminder_message()));
+                continue;
+            }
+            for step in parsed.steps {
+                if self.steps.len() >= max_steps {
+                    break;
+                }
+                let number = self.steps.len() + 1;
+                let executed = self
+                    .execute_step(number, step.sub_question, step.sql)
+                    .await?;
+                self.steps.push(executed);
+            }
+            if let Some(sql) = parsed.final_sql {
+                final_sql = Some(sql);
+                break;
+            }
+            if asking_final {
+                break;
+            }
+            let number = self.steps.len();
+            let outcome =
+                self.steps
+                    .last()
+                    .map(|s| s.outcome.clone())
+                    .unwrap_or(StepOutcome::Error {
+                        kind: "no_sql".into(),
+                        message: "no SQL was written".into(),
+                    });
+            let steps_left = max_steps.saturating_sub(self.steps.len());
+            self.messages.push(ChatMessage::user(step_outcome_message(
+                number, &outcome, steps_left,
+            )));
+        }
+        // Without a final SQL, the last step that ran answers.
+        let final_sql = final_sql.or_else(|| {
+            self.steps
+                .iter()
+                .rev()
+                .find(|s| !s.outcome.is_error() && !s.sql.is_empty())
+                .map(|s| s.sql.clone())
+        });
+        let Some(mut sql) = final_sql else {
+            let last = self.raw.last().cloned().unwrap_or_default();
+            return Ok(Trajectory {
+                steps: self.steps,
+                final_sql: None,
+                final_result: None,
+                final_outcome: None,
+                completions: self.completions,
+                repairs: self.repairs,
+                failure: Some(format!(
+                    "neither a Final SQL nor a SubSQL that runs in the answer {}",
+                    excerpt(&last)
+                )),
+            });
+        };
+        let (mut result, mut outcome) =
+            run_sql(self.input.database, &sql, self.options, self.usage).await;
+        let mut repairs = 0;
+        while let Some(error) = outcome.error_message().map(str::to_string) {
+            if repairs >= self.options.repair_turns {
+                break;
+            }
+            repairs += 1;
+            self.messages
+                .push(ChatMessage::user(final_repair_message(&error, true)));
+            let text = self.turn(false).await?;
+            let parsed = parse_student_output(&text);
+            let Some(repaired) = parsed.final_sql.or_else(|| extract_sql(&text).ok()) else {
+                continue;
+            };
+            sql = repaired;
+            (result, outcome) = run_sql(self.input.database, &sql, self.options, self.usage).await;
+        }
+        self.repairs += repairs;
+        Ok(Trajectory {
+            steps: self.steps,
+            final_sql: Some(sql),
+            final_result: result,
+            final_outcome: Some(outcome),
+            completions: self.completions,
+            repairs: self.repairs,
+            failure: None,
+        })
+    }
+}
+
+#[async_trait]
+impl Strategy for Decompose {
+    fn name(&self) -> &str {
+        "decompose"
+    }
+
+    fn options(&self) -> &StrategyOptions {
+        &self.options
+    }
+
+    async fn answer(
+        &self,
+        model: &Arc<dyn ChatModel>,
+        input: &StrategyInput<'_>,
+    ) -> AgentResult<Answer> {
+        let started = Instant::now();
+        let options = &self.options;
+        let mut usage = Usage::default();
+        let mut raw = Vec::new();
+        let examples = self.examples(input).await?;
+
+        let skeleton = PromptInput {
+            question: input.question,
+            evidence: input.evidence,
+            schema_text: "",
+            dialect: input.database.dialect(),
+            links: None,
+            clarifications: input.clarifications,
+            history: input.history,
+        };
+        let around: usize = decompose_messages(&skeleton, &examples)
+            .iter()
+            .map(|m| count_tokens(model.as_ref(), &m.content))
+            .sum();
+        // Each step adds its answer and an outcome message of a few preview rows.
+        let per_step = options.max_tokens + 40 * (options.preview_rows + 2);
+        let reserved = around + per_step * (options.max_steps + 1 + options.repair_turns);
+        let prepared = prepare(model.as_ref(), input, options, reserved).await;
+        let messages = decompose_messages(
+            &PromptInput {
+                schema_text: &prepared.schema.text,
+                links: Some(&prepared.links),
+                ..skeleton
+            },
+            &examples,
+        );
+
+        let samples = options.samples.max(1);
+        let mut trajectories = Vec::with_capacity(samples);
+        for index in 0..samples {
+            let run = Run {
+                model,
+                input,
+                options,
+                params: options.generation_params(index, &input.cancel),
+                messages: messages.clone(),
+                usage: &mut usage,
+                raw: &mut raw,
+                completions: Vec::new(),
+                steps: Vec::new(),
+                repairs: 0,
+            };
+            trajectories.push(run.run().await?);
+        }
+
+        let ballots: Vec<(usize, Ballot)> = trajectories
+            .iter()
+            .enumerate()
+            .filter_map(|(index, trajectory)| {
+                let sql = trajectory.final_sql.as_deref()?;
+                let logprob = mean_logprob(trajectory.completions.iter());
+                let ballot = match (&trajectory.final_result, &trajectory.final_outcome) {
+                    (Some(result), _) => Ballot::ran(sql, result.clone(), logprob),
+                    (None, outcome) => Ballot::failed(
+                        sql,
+                        outcome
+                            .as_ref()
+                            .and_then(|o| o.error_message())
+                            .unwrap_or("failed")
+                            .to_string(),
+                        logprob,
+                    ),
+                };
+                Some((index, ballot))
+            })
+            .collect();
+        if ballots.is_empty() {
+            let reason = trajectories
+                .iter()
+                .find_map(|t| t.failure.clone())
+                .unwrap_or_else(|| "no answer".into());
+            return Err(AgentError::NoSql {
+                model: model.name().to_string(),
+                reason,
+            });
+        }
+        let plain: Vec<Ballot> = ballots.iter().map(|(_, b)| b.clone()).collect();
+        let (winner, candidates) = vote(&plain);
+        let chosen_index = ballots[winner].0;
+        let repairs = trajectories.iter().map(|t| t.repairs).sum();
+        let chosen = trajectories.swap_remove(chosen_index);
+        usage.total_ms = started.elapsed().as_secs_f64() * 1000.0;
+        Ok(Answer {
+            sql: chosen.final_sql.unwrap_or_default(),
+            strategy: self.name().to_string(),
+            steps: chosen.steps,
+            final_outcome: chosen.final_outcome,
+            candidates: if samples > 1 { candidates } else { Vec::new() },
+            repairs,
+            usage,
+            raw_outputs: raw,
+            prompt_tables: prepared.schema.tables,
+        })
+    }
+}
