@@ -1,6 +1,7 @@
 //! `learnat`: the command-line front end. Argument parsing and wiring only; every capability
 //! lives in the workspace's library crates.
 
+mod bench_llm_cmd;
 mod model_cmd;
 
 use std::ffi::OsString;
@@ -15,7 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use learnat_tools::demo::{DEMO_SEED, create_demo_database, demo_questions};
 use learnat_tools::render::{render_csv, render_json, render_table};
 use learnat_tools::schema::{IntrospectOptions, introspect};
-use learnat_tools::tool::{builtin_tools, openai_function_definitions};
+use learnat_tools::tool::{builtin_tool_definitions, openai_function_definitions};
 use learnat_tools::{Database, ExecOptions, ToolsError, database::open_database};
 
 #[derive(Parser)]
@@ -126,6 +127,8 @@ struct ToolsArgs {
 enum BenchCommand {
     /// Safety gate + normalisation overhead against raw rusqlite on the Spider dev gold queries.
     Sql(BenchSqlArgs),
+    /// Local GGUF model speed (prefill, decode, first token, peak RSS), optionally against llama.cpp.
+    Llm(bench_llm_cmd::BenchLlmArgs),
 }
 
 #[derive(Args)]
@@ -208,6 +211,7 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Demo(args) => run_demo(args).await,
         Command::Tools(args) => run_tools(args),
         Command::Bench(BenchCommand::Sql(args)) => run_bench_sql(args),
+        Command::Bench(BenchCommand::Llm(args)) => bench_llm_cmd::run_bench_llm(args),
         Command::Model(command) => model_cmd::run(command).await,
     }
 }
@@ -338,14 +342,15 @@ async fn run_demo(args: DemoArgs) -> Result<ExitCode> {
 }
 
 fn run_tools(args: ToolsArgs) -> Result<ExitCode> {
-    if !args.schema {
-        for tool in builtin_tools_without_database() {
-            println!("{:<16} {}", tool.0, tool.1);
+    let definitions = builtin_tool_definitions();
+    if args.schema {
+        let json = openai_function_definitions(&definitions);
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        for definition in &definitions {
+            println!("{:<16} {}", definition.name, definition.description);
         }
-        return Ok(ExitCode::SUCCESS);
     }
-    let definitions = openai_function_definitions(&builtin_tools_for_definitions());
-    println!("{}", serde_json::to_string_pretty(&definitions)?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,16 +4,27 @@
 //! Both sides execute every Spider dev gold query whose database is present, convert every value
 //! to [`Value`], and are timed per query; each query's time is the median of `repeats` runs, and
 //! the two sides alternate query by query so drift in machine load hits both alike.
-//! The learnat side is [`SqliteDatabase::execute_blocking`] (sqlparser gate, read-only
-//! connection, authorizer, progress-handler timeout, row and size caps) plus
-//! [`normalize`](learnat_tools::sql::normalize) of the statement.
+//!
+//! The learnat side is measured in parts, because they cost differently for a statement seen for
+//! the first time and for one seen again:
+//! - the engine path, [`SqliteDatabase::execute_blocking`] (read-only pooled connection,
+//!   authorizer, progress-handler timeout, row and size caps, and the gate's verdict, which the
+//!   engine memoises by statement text): what a repeated statement costs;
+//! - the sqlparser gate alone ([`safety::check_read_only`], never memoised): what a new statement
+//!   adds once;
+//! - one parse shared by the gate and normalisation ([`safety::checked_statement`] +
+//!   [`normalize_statements`]): the cost of gate + normalisation when a caller needs both, as the
+//!   agent and the evaluation runner do.
+//!
+//! The report gives the overhead for repeated statements and for first-seen statements
+//! separately, each as a percentage of the median raw query time.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use learnat_tools::sql::normalize;
+use learnat_tools::sql::{normalize, normalize_statements};
 use learnat_tools::sqlite::SqliteDatabase;
 use learnat_tools::{Dialect, ExecOptions, Value, safety};
 use rusqlite::types::ValueRef;
@@ -31,38 +42,79 @@ pub struct SqlOverheadReport {
     pub repeats: usize,
     /// Median over queries of the raw rusqlite time.
     pub raw_median_us: f64,
-    /// Median over queries of the learnat time (execute_blocking + normalize).
-    pub learnat_median_us: f64,
-    /// Median over queries of (learnat − raw) for the same query.
-    pub overhead_median_us: f64,
-    /// `overhead_median_us / raw_median_us`, in percent: the figure with a 5 % target.
-    pub overhead_percent_of_median: f64,
-    /// Median over queries of the sqlparser gate alone.
+    /// Median over queries of the engine path (execute_blocking, gate verdict memoised).
+    pub engine_median_us: f64,
+    /// Median over queries of (engine − raw) for the same query: the overhead of a repeated
+    /// statement.
+    pub repeated_overhead_median_us: f64,
+    /// `repeated_overhead_median_us / raw_median_us`, in percent.
+    pub repeated_overhead_percent: f64,
+    /// Median over queries of the sqlparser gate alone, uncached.
     pub gate_median_us: f64,
-    /// Median over queries of normalisation alone.
+    /// Median over queries of normalisation alone (its own parse).
     pub normalize_median_us: f64,
+    /// Median over queries of one parse shared by gate and normalisation.
+    pub gate_and_normalize_median_us: f64,
+    /// Median over queries of (engine − raw + gate): the overhead of a statement seen for the
+    /// first time, without normalisation.
+    pub first_seen_overhead_median_us: f64,
+    /// `first_seen_overhead_median_us / raw_median_us`, in percent.
+    pub first_seen_overhead_percent: f64,
+    /// Median over queries of (engine − raw + shared gate-and-normalise parse).
+    pub first_seen_with_normalize_median_us: f64,
+    /// `first_seen_with_normalize_median_us / raw_median_us`, in percent.
+    pub first_seen_with_normalize_percent: f64,
     /// Sum over queries of the per-query medians.
     pub raw_total_ms: f64,
-    pub learnat_total_ms: f64,
+    pub engine_total_ms: f64,
 }
 
 impl fmt::Display for SqlOverheadReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "learnat bench sql: {} Spider dev gold queries, median of {} runs each", self.queries, self.repeats)?;
-        writeln!(f, "machine: {}", self.machine)?;
-        writeln!(f, "{:<42} {:>12}", "", "median µs")?;
-        writeln!(f, "{:<42} {:>12.1}", "raw rusqlite (reference)", self.raw_median_us)?;
-        writeln!(f, "{:<42} {:>12.1}", "learnat (gate + read-only engine + normalize)", self.learnat_median_us)?;
-        writeln!(f, "{:<42} {:>12.1}", "  of which sqlparser gate alone", self.gate_median_us)?;
-        writeln!(f, "{:<42} {:>12.1}", "  of which normalize alone", self.normalize_median_us)?;
-        writeln!(f, "{:<42} {:>12.1}", "per-query overhead (learnat − raw)", self.overhead_median_us)?;
         writeln!(
             f,
-            "overhead: {:.1}% of the median query time (target < 5%); totals {:.1} ms raw vs {:.1} ms learnat ({:.2}×)",
-            self.overhead_percent_of_median,
+            "learnat bench sql: {} Spider dev gold queries, median of {} runs each",
+            self.queries, self.repeats
+        )?;
+        writeln!(f, "machine: {}", self.machine)?;
+        writeln!(f, "{:<52} {:>10}", "", "median µs")?;
+        let line = |f: &mut fmt::Formatter<'_>, label: &str, value: f64| {
+            writeln!(f, "{label:<52} {value:>10.1}")
+        };
+        line(f, "raw rusqlite (reference)", self.raw_median_us)?;
+        line(f, "learnat engine path (gate verdict memoised)", self.engine_median_us)?;
+        line(f, "sqlparser gate alone (uncached)", self.gate_median_us)?;
+        line(f, "normalize alone", self.normalize_median_us)?;
+        line(f, "gate + normalize sharing one parse", self.gate_and_normalize_median_us)?;
+        writeln!(f)?;
+        let verdict = |percent: f64| if percent < 5.0 { "meets" } else { "misses" };
+        writeln!(
+            f,
+            "overhead, repeated statement:          {:>7.1} µs = {:>6.1}% of the median query ({} the 5% target)",
+            self.repeated_overhead_median_us,
+            self.repeated_overhead_percent,
+            verdict(self.repeated_overhead_percent)
+        )?;
+        writeln!(
+            f,
+            "overhead, first-seen statement:        {:>7.1} µs = {:>6.1}% ({} the 5% target)",
+            self.first_seen_overhead_median_us,
+            self.first_seen_overhead_percent,
+            verdict(self.first_seen_overhead_percent)
+        )?;
+        writeln!(
+            f,
+            "overhead, first-seen with normalize:   {:>7.1} µs = {:>6.1}% ({} the 5% target)",
+            self.first_seen_with_normalize_median_us,
+            self.first_seen_with_normalize_percent,
+            verdict(self.first_seen_with_normalize_percent)
+        )?;
+        write!(
+            f,
+            "totals: {:.1} ms raw vs {:.1} ms learnat engine path ({:.2}×)",
             self.raw_total_ms,
-            self.learnat_total_ms,
-            self.learnat_total_ms / self.raw_total_ms.max(f64::MIN_POSITIVE)
+            self.engine_total_ms,
+            self.engine_total_ms / self.raw_total_ms.max(f64::MIN_POSITIVE)
         )
     }
 }
@@ -170,55 +222,82 @@ pub fn run(spider: &Path, repeats: usize) -> BenchResult<SqlOverheadReport> {
     }
 
     let mut raw_medians = Vec::with_capacity(queries.len());
-    let mut ours_medians = Vec::with_capacity(queries.len());
+    let mut engine_medians = Vec::with_capacity(queries.len());
     let mut gate_medians = Vec::with_capacity(queries.len());
     let mut normalize_medians = Vec::with_capacity(queries.len());
-    let mut overheads = Vec::with_capacity(queries.len());
+    let mut shared_medians = Vec::with_capacity(queries.len());
+    let mut repeated_overheads = Vec::with_capacity(queries.len());
+    let mut first_seen_overheads = Vec::with_capacity(queries.len());
+    let mut first_seen_normalize_overheads = Vec::with_capacity(queries.len());
     for query in &queries {
         let (raw, ours) = &databases[&query.db_id];
-        let (mut raw_t, mut ours_t, mut gate_t, mut norm_t) = (vec![], vec![], vec![], vec![]);
+        let mut times: [Vec<f64>; 5] = Default::default();
         for _ in 0..repeats {
             let start = Instant::now();
             let _ = std::hint::black_box(run_raw(raw, &query.sql));
-            raw_t.push(micros(start.elapsed()));
+            times[0].push(micros(start.elapsed()));
 
             let start = Instant::now();
             let _ = std::hint::black_box(ours.execute_blocking(&query.sql, &options));
-            let _ = std::hint::black_box(normalize(&query.sql, Dialect::Sqlite));
-            ours_t.push(micros(start.elapsed()));
+            times[1].push(micros(start.elapsed()));
 
             let start = Instant::now();
             let _ = std::hint::black_box(safety::check_read_only(&query.sql, Dialect::Sqlite));
-            gate_t.push(micros(start.elapsed()));
+            times[2].push(micros(start.elapsed()));
 
             let start = Instant::now();
             let _ = std::hint::black_box(normalize(&query.sql, Dialect::Sqlite));
-            norm_t.push(micros(start.elapsed()));
+            times[3].push(micros(start.elapsed()));
+
+            let start = Instant::now();
+            let _ = std::hint::black_box(gate_and_normalize(&query.sql));
+            times[4].push(micros(start.elapsed()));
         }
-        let (r, o) = (median(&mut raw_t), median(&mut ours_t));
+        let [raw_t, engine_t, gate_t, normalize_t, shared_t] = &mut times;
+        let (r, e) = (median(raw_t), median(engine_t));
+        let (gate, shared) = (median(gate_t), median(shared_t));
         raw_medians.push(r);
-        ours_medians.push(o);
-        overheads.push(o - r);
-        gate_medians.push(median(&mut gate_t));
-        normalize_medians.push(median(&mut norm_t));
+        engine_medians.push(e);
+        gate_medians.push(gate);
+        normalize_medians.push(median(normalize_t));
+        shared_medians.push(shared);
+        repeated_overheads.push(e - r);
+        first_seen_overheads.push(e - r + gate);
+        first_seen_normalize_overheads.push(e - r + shared);
     }
     let raw_total_ms = raw_medians.iter().sum::<f64>() / 1000.0;
-    let learnat_total_ms = ours_medians.iter().sum::<f64>() / 1000.0;
+    let engine_total_ms = engine_medians.iter().sum::<f64>() / 1000.0;
     let raw_median_us = median(&mut raw_medians);
-    let overhead_median_us = median(&mut overheads);
+    let percent = |us: f64| 100.0 * us / raw_median_us.max(f64::MIN_POSITIVE);
+    let repeated = median(&mut repeated_overheads);
+    let first_seen = median(&mut first_seen_overheads);
+    let first_seen_normalize = median(&mut first_seen_normalize_overheads);
     Ok(SqlOverheadReport {
         machine: Machine::current(),
         queries: queries.len(),
         repeats,
         raw_median_us,
-        learnat_median_us: median(&mut ours_medians),
-        overhead_median_us,
-        overhead_percent_of_median: 100.0 * overhead_median_us / raw_median_us.max(f64::MIN_POSITIVE),
+        engine_median_us: median(&mut engine_medians),
+        repeated_overhead_median_us: repeated,
+        repeated_overhead_percent: percent(repeated),
         gate_median_us: median(&mut gate_medians),
         normalize_median_us: median(&mut normalize_medians),
+        gate_and_normalize_median_us: median(&mut shared_medians),
+        first_seen_overhead_median_us: first_seen,
+        first_seen_overhead_percent: percent(first_seen),
+        first_seen_with_normalize_median_us: first_seen_normalize,
+        first_seen_with_normalize_percent: percent(first_seen_normalize),
         raw_total_ms,
-        learnat_total_ms,
+        engine_total_ms,
     })
+}
+
+/// The gate and normalisation on one parse, as a caller that needs both does it.
+fn gate_and_normalize(sql: &str) -> Option<String> {
+    let statement = safety::checked_statement(sql, Dialect::Sqlite).ok()?;
+    let mut statements = [statement];
+    normalize_statements(&mut statements, Dialect::Sqlite);
+    Some(statements[0].to_string())
 }
 
 #[cfg(test)]
