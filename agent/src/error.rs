@@ -84,6 +84,18 @@ pub enum AgentError {
     #[error("invalid input: {message}")]
     InvalidInput { message: String },
 
+    /// A demonstration pool file is malformed (`line` is 1-based; `None` for whole-file errors).
+    #[error("demonstration pool '{}'{}: {message}", .path.display(), .line.map(|line| format!(" line {line}")).unwrap_or_default())]
+    Pool {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+
+    /// A demonstration index directory is missing, corrupt, or cannot be written.
+    #[error("demonstration index '{}': {message}", .path.display())]
+    Index { path: PathBuf, message: String },
+
     /// The model's answer holds no usable SQL (no statement, an unclosed fence, only prose).
     #[error("the answer of model '{model}' holds no usable SQL: {reason}")]
     NoSql { model: String, reason: String },
@@ -110,6 +122,8 @@ impl AgentError {
             AgentError::Io { .. } => "io",
             AgentError::Tools(inner) => inner.kind(),
             AgentError::InvalidInput { .. } => "invalid_input",
+            AgentError::Pool { .. } => "demonstration_pool",
+            AgentError::Index { .. } => "demonstration_index",
             AgentError::NoSql { .. } => "no_sql",
             AgentError::SessionFile { .. } => "session_file",
         }

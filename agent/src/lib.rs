@@ -9,6 +9,7 @@ pub mod clarify;
 pub mod error;
 pub mod model;
 pub mod prompt;
+pub mod retrieval;
 pub mod session;
 pub mod strategy;
 pub mod student_format;
