@@ -23,7 +23,10 @@ fn demo_db() -> (TempDir, PathBuf) {
 fn file_bytes(path: &Path) -> Vec<u8> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    std::fs::File::open(path).unwrap().read_to_end(&mut bytes).unwrap();
+    std::fs::File::open(path)
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
     bytes
 }
 
@@ -38,7 +41,11 @@ fn demo_db_is_created_once_and_never_overwritten() {
         .failure()
         .code(1)
         .stderr(predicate::str::contains("already exists"));
-    assert_eq!(before, file_bytes(&path), "an existing file must not be touched");
+    assert_eq!(
+        before,
+        file_bytes(&path),
+        "an existing file must not be touched"
+    );
 }
 
 #[test]
@@ -61,7 +68,10 @@ fn sql_prints_a_table_json_and_csv() {
         .unwrap();
     assert!(output.status.success());
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(json["columns"], serde_json::json!(["one", "text", "missing"]));
+    assert_eq!(
+        json["columns"],
+        serde_json::json!(["one", "text", "missing"])
+    );
     assert_eq!(json["rows"], serde_json::json!([[1, "a,b", null]]));
 
     learnat()
@@ -82,7 +92,11 @@ fn sql_reads_standard_input_and_caps_rows() {
         .write_stdin("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT 50) SELECT x FROM n")
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["row_count"], 3);
     assert_eq!(json["truncated"], true);
@@ -99,10 +113,24 @@ fn writes_are_refused_with_exit_code_2_and_the_file_is_unchanged() {
         "ATTACH DATABASE 'x.sqlite' AS x",
         "PRAGMA writable_schema = 1",
     ] {
-        let output = learnat().args(["sql", "--db"]).arg(&path).arg(sql).output().unwrap();
-        assert_eq!(output.status.code(), Some(2), "{sql}: {}", String::from_utf8_lossy(&output.stderr));
+        let output = learnat()
+            .args(["sql", "--db"])
+            .arg(&path)
+            .arg(sql)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{sql}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{sql}: one-line error expected, got {stderr}");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{sql}: one-line error expected, got {stderr}"
+        );
         assert!(stderr.starts_with("error: refused"), "{sql}: {stderr}");
     }
     assert_eq!(before, file_bytes(&path));
@@ -144,7 +172,11 @@ fn runaway_queries_are_interrupted_by_the_timeout() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("timeout"));
-    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
@@ -158,7 +190,12 @@ fn bad_database_paths_get_clear_errors() {
         (not_sqlite, "not a SQLite"),
     ];
     for (path, expected) in cases {
-        let output = learnat().args(["sql", "--db"]).arg(&path).arg("SELECT 1").output().unwrap();
+        let output = learnat()
+            .args(["sql", "--db"])
+            .arg(&path)
+            .arg("SELECT 1")
+            .output()
+            .unwrap();
         assert_eq!(output.status.code(), Some(1), "{}", path.display());
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{}: {stderr}", path.display());
@@ -170,7 +207,12 @@ fn bad_database_paths_get_clear_errors() {
 #[test]
 fn bad_sql_text_gets_clear_errors() {
     let (_dir, path) = demo_db();
-    let empty = learnat().args(["sql", "--db"]).arg(&path).arg("   ").output().unwrap();
+    let empty = learnat()
+        .args(["sql", "--db"])
+        .arg(&path)
+        .arg("   ")
+        .output()
+        .unwrap();
     assert_eq!(empty.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&empty.stderr).contains("no SQL given"));
 
@@ -184,11 +226,21 @@ fn bad_sql_text_gets_clear_errors() {
     assert!(String::from_utf8_lossy(&binary.stderr).contains("binary data"));
 
     let not_utf8 = std::ffi::OsStr::from_bytes(b"SELECT '\xff\xfe'");
-    let output = learnat().args(["sql", "--db"]).arg(&path).arg(not_utf8).output().unwrap();
+    let output = learnat()
+        .args(["sql", "--db"])
+        .arg(&path)
+        .arg(not_utf8)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not valid UTF-8"));
 
-    let malformed = learnat().args(["sql", "--db"]).arg(&path).arg("SELEC * FORM x").output().unwrap();
+    let malformed = learnat()
+        .args(["sql", "--db"])
+        .arg(&path)
+        .arg("SELEC * FORM x")
+        .output()
+        .unwrap();
     assert!(!malformed.status.success());
     assert!(!String::from_utf8_lossy(&malformed.stderr).contains("panicked"));
 }
@@ -201,14 +253,20 @@ fn schema_renders_ddl_compact_and_json() {
         .arg(&path)
         .assert()
         .success()
-        .stdout(predicate::str::contains("CREATE TABLE").and(predicate::str::contains("customers")));
+        .stdout(
+            predicate::str::contains("CREATE TABLE").and(predicate::str::contains("customers")),
+        );
     learnat()
         .args(["schema", "--format", "compact", "--db"])
         .arg(&path)
         .assert()
         .success()
         .stdout(predicate::str::contains("customers("));
-    let output = learnat().args(["schema", "--format", "json", "--db"]).arg(&path).output().unwrap();
+    let output = learnat()
+        .args(["schema", "--format", "json", "--db"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(json["tables"].as_array().unwrap().len() >= 8);
@@ -229,8 +287,17 @@ fn tools_schema_prints_openai_function_definitions() {
             f["function"]["name"].as_str().unwrap()
         })
         .collect();
-    for expected in ["execute_sql", "list_tables", "describe_table", "sample_values", "search_values"] {
-        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    for expected in [
+        "execute_sql",
+        "list_tables",
+        "describe_table",
+        "sample_values",
+        "search_values",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
     }
 }
 
@@ -243,6 +310,9 @@ fn demo_tour_runs_on_a_fresh_database() {
         .arg(&path)
         .assert()
         .success()
-        .stdout(predicate::str::contains("Created the demo database").and(predicate::str::contains("refused")));
+        .stdout(
+            predicate::str::contains("Created the demo database")
+                .and(predicate::str::contains("refused")),
+        );
     assert!(path.exists());
 }

@@ -37,6 +37,10 @@ impl Machine {
 
 impl fmt::Display for Machine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({} logical cores, {})", self.cpu, self.cores, self.os)
+        write!(
+            f,
+            "{} ({} logical cores, {})",
+            self.cpu, self.cores, self.os
+        )
     }
 }

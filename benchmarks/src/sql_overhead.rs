@@ -82,10 +82,18 @@ impl fmt::Display for SqlOverheadReport {
             writeln!(f, "{label:<52} {value:>10.1}")
         };
         line(f, "raw rusqlite (reference)", self.raw_median_us)?;
-        line(f, "learnat engine path (gate verdict memoised)", self.engine_median_us)?;
+        line(
+            f,
+            "learnat engine path (gate verdict memoised)",
+            self.engine_median_us,
+        )?;
         line(f, "sqlparser gate alone (uncached)", self.gate_median_us)?;
         line(f, "normalize alone", self.normalize_median_us)?;
-        line(f, "gate + normalize sharing one parse", self.gate_and_normalize_median_us)?;
+        line(
+            f,
+            "gate + normalize sharing one parse",
+            self.gate_and_normalize_median_us,
+        )?;
         writeln!(f)?;
         let verdict = |percent: f64| if percent < 5.0 { "meets" } else { "misses" };
         writeln!(
@@ -149,7 +157,10 @@ fn load_gold(spider: &Path) -> BenchResult<Vec<GoldQuery>> {
 }
 
 fn database_path(spider: &Path, db_id: &str) -> PathBuf {
-    spider.join("database").join(db_id).join(format!("{db_id}.sqlite"))
+    spider
+        .join("database")
+        .join(db_id)
+        .join(format!("{db_id}.sqlite"))
 }
 
 /// The reference: what a careful rusqlite user does (cached statement, typed values), nothing more.
@@ -314,7 +325,11 @@ mod tests {
     #[test]
     fn gold_lines_need_a_tab() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("dev_gold.sql"), "SELECT 1\tdb\nSELECT 2 no tab\n").unwrap();
+        std::fs::write(
+            dir.path().join("dev_gold.sql"),
+            "SELECT 1\tdb\nSELECT 2 no tab\n",
+        )
+        .unwrap();
         let error = load_gold(dir.path()).err().unwrap().to_string();
         assert!(error.contains("line 2"), "{error}");
     }

@@ -11,7 +11,10 @@ use std::path::PathBuf;
 pub fn shared_dir() -> Option<PathBuf> {
     let candidates = [
         std::env::var_os("LEARNAT_SHARED").map(PathBuf::from),
-        Some(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared"))),
+        Some(PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared"
+        ))),
         Some(PathBuf::from("../shared")),
     ];
     candidates
