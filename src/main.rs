@@ -2,22 +2,26 @@
 //! lives in the workspace's library crates.
 
 mod bench_llm_cmd;
+mod demo_cmd;
+mod eval_cmd;
+mod index_cmd;
+mod mcp_cmd;
 mod model_cmd;
+mod repl_cmd;
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use learnat_tools::demo::{DEMO_SEED, create_demo_database, demo_questions};
+use learnat_tools::demo::{DEMO_SEED, create_demo_database};
 use learnat_tools::render::{render_csv, render_json, render_table};
 use learnat_tools::schema::{IntrospectOptions, introspect};
 use learnat_tools::tool::{builtin_tool_definitions, openai_function_definitions};
-use learnat_tools::{Database, ExecOptions, ToolsError, database::open_database};
+use learnat_tools::{ExecOptions, ToolsError, database::open_database};
 
 #[derive(Parser)]
 #[command(
@@ -44,7 +48,11 @@ enum Command {
     /// Create the bundled demo database (a small shop) at PATH.
     DemoDb(DemoDbArgs),
     /// A short tour of learnat on the bundled demo database (created on first use).
-    Demo(DemoArgs),
+    Demo(demo_cmd::DemoArgs),
+    /// Talk with a database at the terminal: questions, clarifications, follow-ups, :commands.
+    Repl(repl_cmd::ReplArgs),
+    /// Serve ask / execute_sql / list_tables / describe_table over MCP (stdio) for one or more databases.
+    Mcp(mcp_cmd::McpArgs),
     /// Print the agent tools' definitions.
     Tools(ToolsArgs),
     /// Benchmarks that print ratios against a reference measured in the same run.
@@ -53,6 +61,11 @@ enum Command {
     /// Get, list and inspect language models (gguf:PATH, openai:MODEL[@BASE_URL]).
     #[command(subcommand)]
     Model(model_cmd::ModelCommand),
+    /// Score predicted SQL on Spider / BIRD / JSONL questions (execution accuracy); `eval compare A B`.
+    Eval(eval_cmd::EvalCommand),
+    /// Build demonstration indexes for adaptive demonstration retrieval (ADR).
+    #[command(subcommand)]
+    Index(index_cmd::IndexCommand),
 }
 
 #[derive(Args)]
@@ -110,13 +123,6 @@ struct DemoDbArgs {
 }
 
 #[derive(Args)]
-struct DemoArgs {
-    /// The demo database to use (created when missing). Default: ~/.cache/learnat/demo/shop.sqlite
-    #[arg(long)]
-    db: Option<PathBuf>,
-}
-
-#[derive(Args)]
 struct ToolsArgs {
     /// Print OpenAI-style function definitions (JSON) of the built-in tools.
     #[arg(long)]
@@ -127,8 +133,12 @@ struct ToolsArgs {
 enum BenchCommand {
     /// Safety gate + normalisation overhead against raw rusqlite on the Spider dev gold queries.
     Sql(BenchSqlArgs),
+    /// Evaluation runner (cold and warm gold cache) against a naive loop, gold vs gold on Spider dev.
+    Eval(eval_cmd::BenchEvalArgs),
     /// Local GGUF model speed (prefill, decode, first token, peak RSS), optionally against llama.cpp.
     Llm(bench_llm_cmd::BenchLlmArgs),
+    /// Demonstration retrieval latency and quality over a 10k pool (BM25, skeleton, hybrid).
+    Retrieval(index_cmd::BenchRetrievalArgs),
 }
 
 #[derive(Args)]
@@ -208,11 +218,17 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Sql(args) => run_sql(args).await,
         Command::Schema(args) => run_schema(args).await,
         Command::DemoDb(args) => run_demo_db(args),
-        Command::Demo(args) => run_demo(args).await,
+        Command::Demo(args) => demo_cmd::run(args).await,
+        Command::Repl(args) => repl_cmd::run(args).await,
+        Command::Mcp(args) => mcp_cmd::run(args).await,
         Command::Tools(args) => run_tools(args),
         Command::Bench(BenchCommand::Sql(args)) => run_bench_sql(args),
+        Command::Bench(BenchCommand::Eval(args)) => eval_cmd::run_bench_eval(args),
         Command::Bench(BenchCommand::Llm(args)) => bench_llm_cmd::run_bench_llm(args),
+        Command::Eval(command) => eval_cmd::run(command),
         Command::Model(command) => model_cmd::run(command).await,
+        Command::Index(command) => index_cmd::run(command),
+        Command::Bench(BenchCommand::Retrieval(args)) => index_cmd::run_bench(args),
     }
 }
 
@@ -232,7 +248,8 @@ async fn run_sql(args: SqlArgs) -> Result<ExitCode> {
         (Ok(result), ResultFormat::Json) => writeln!(stdout, "{}", render_json(&result))?,
         // Programs reading JSON get the error on stdout too, in a stable shape.
         (Err(error), ResultFormat::Json) => {
-            let json = serde_json::json!({"error": {"kind": error.kind(), "message": error.to_string()}});
+            let json =
+                serde_json::json!({"error": {"kind": error.kind(), "message": error.to_string()}});
             writeln!(stdout, "{json}")?;
             return Err(error.into());
         }
@@ -288,56 +305,6 @@ async fn run_schema(args: SchemaArgs) -> Result<ExitCode> {
 fn run_demo_db(args: DemoDbArgs) -> Result<ExitCode> {
     let summary = create_demo_database(&args.path, args.seed)?;
     println!("{}", summary);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Default location of the demo database: `~/.cache/learnat/demo/shop.sqlite`.
-fn default_demo_path() -> Result<PathBuf> {
-    let home = std::env::var_os("HOME").context("HOME is not set; pass --db PATH")?;
-    Ok(Path::new(&home).join(".cache/learnat/demo/shop.sqlite"))
-}
-
-async fn run_demo(args: DemoArgs) -> Result<ExitCode> {
-    let path = match args.db {
-        Some(path) => path,
-        None => default_demo_path()?,
-    };
-    if !path.exists() {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create directory '{}'", dir.display()))?;
-        }
-        let summary = create_demo_database(&path, DEMO_SEED)?;
-        println!("Created the demo database at {}: {summary}\n", path.display());
-    }
-    let db: Arc<dyn Database> = open_database(&path.to_string_lossy()).await?;
-    let schema = introspect(db.as_ref(), &IntrospectOptions::default()).await?;
-    println!("Schema of {} (compact form):\n{}", path.display(), schema.to_compact().trim_end());
-
-    let options = ExecOptions {
-        max_rows: 5,
-        ..ExecOptions::default()
-    };
-    let questions = demo_questions()?;
-    println!("\nThree of the {} bundled demo questions with their SQL, run read-only:", questions.len());
-    for question in questions.iter().filter(|q| !q.is_ambiguous()).take(3) {
-        println!("\nQ: {}\nSQL: {}", question.question(), question.sql());
-        let result = db.execute(question.sql(), &options).await?;
-        println!("{}", render_table(&result));
-    }
-    if let Some(ambiguous) = questions.iter().find(|q| q.is_ambiguous()) {
-        println!("\nAn ambiguous one (the agent will ask about it before answering):\n  {}", ambiguous.question());
-    }
-    let write = "DELETE FROM customers";
-    match db.execute(write, &options).await {
-        Err(error) => println!("\nA write is refused, and the file is untouched:\n  {write}\n  -> {error}"),
-        Ok(_) => bail!("the demo database accepted a write: this is a bug, please report it"),
-    }
-    println!(
-        "\nNext: learnat sql --db {} \"SELECT ...\"   |   learnat schema --db {}",
-        path.display(),
-        path.display()
-    );
     Ok(ExitCode::SUCCESS)
 }
 

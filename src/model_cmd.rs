@@ -247,12 +247,12 @@ async fn run_info(args: InfoArgs) -> Result<ExitCode> {
                 });
                 println!("{}", serde_json::to_string_pretty(&json)?);
             } else {
-                println!("spec:      {} (from the {origin})", resolved.spec);
+                println!("spec:      {} (from {origin})", resolved.spec);
                 println!("backend:   gguf (local, candle)");
                 println!("file:      {}", file.display());
                 println!("size:      {size} bytes ({})", mib(size));
                 match known {
-                    Some(model) => println!("known as:  {} ({})", model.name, model.description),
+                    Some(model) => println!("known as:  {}: {}", model.name, model.description),
                     None => println!("known as:  -"),
                 }
                 println!(
@@ -319,7 +319,7 @@ async fn run_info(args: InfoArgs) -> Result<ExitCode> {
                 });
                 println!("{}", serde_json::to_string_pretty(&json)?);
             } else {
-                println!("spec:      {} (from the {origin})", resolved.spec);
+                println!("spec:      {} (from {origin})", resolved.spec);
                 println!("backend:   openai (OpenAI-compatible server)");
                 println!("server:    {}", backend.base_url());
                 println!("model:     {model}");

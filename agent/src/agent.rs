@@ -23,7 +23,7 @@
 //! let mut session = Session::new(Some("shop.sqlite".into()));
 //! let mut turn = agent.respond(&mut session, "How many customers do we have in London?").await?;
 //! if let AgentTurn::Clarification(request) = &turn {
-//!     println!("{}", request.question); // "There are 2 citys named 'London': ..."
+//!     println!("{}", request.question); // "There are 2 cities named 'London': ..."
 //!     turn = agent.respond(&mut session, "London, England").await?;
 //! }
 //! if let AgentTurn::Answer(answered) = turn {

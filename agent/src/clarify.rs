@@ -232,6 +232,7 @@ fn tokens(question: &str) -> Vec<Token> {
 struct Vocabulary {
     table_words: HashSet<String>,
     column_words: HashSet<String>,
+    /// Stemmed one-word sample values.
     sample_words: HashSet<String>,
 }
 
@@ -250,13 +251,14 @@ impl Vocabulary {
                 for word in identifier_words(&column.name) {
                     vocabulary.column_words.insert(stem(&word));
                 }
+                // Whole stored values only ('active', 'late'): a word inside a free text (a
+                // review title) defines nothing.
                 for sample in &column.samples {
-                    if let Value::Text(text) = sample {
-                        for word in text.split(|c: char| !c.is_alphanumeric()) {
-                            if !word.is_empty() {
-                                vocabulary.sample_words.insert(stem(word));
-                            }
-                        }
+                    if let Value::Text(text) = sample
+                        && !text.trim().is_empty()
+                        && !text.trim().contains(char::is_whitespace)
+                    {
+                        vocabulary.sample_words.insert(stem(text.trim()));
                     }
                 }
             }
@@ -320,6 +322,19 @@ fn is_neutral_modifier(word: &str) -> bool {
         .contains(&word)
 }
 
+/// Prepositions: before a noun they do not qualify it.
+const PREPOSITIONS: &[&str] = &[
+    "by", "of", "in", "on", "at", "for", "with", "from", "per", "to", "into", "over", "under",
+    "between", "about", "than",
+];
+
+/// Words that open a noun phrase: an adjective right after one qualifies the noun that follows
+/// ("our active products", "how many big orders").
+const DETERMINERS: &[&str] = &[
+    "the", "a", "an", "our", "their", "my", "your", "its", "many", "which", "what", "all", "any",
+    "some", "these", "those", "every", "each", "no",
+];
+
 /// Vague words: (word, what it is usually about), with their kind.
 const VAGUE_TERMS: &[(&str, AmbiguityKind)] = &[
     ("best", AmbiguityKind::ThresholdAmbiguity),
@@ -344,7 +359,6 @@ const VAGUE_TERMS: &[(&str, AmbiguityKind)] = &[
     ("few", AmbiguityKind::ThresholdAmbiguity),
     ("several", AmbiguityKind::ThresholdAmbiguity),
     ("frequent", AmbiguityKind::ThresholdAmbiguity),
-    ("often", AmbiguityKind::ThresholdAmbiguity),
     ("young", AmbiguityKind::ThresholdAmbiguity),
     ("old", AmbiguityKind::ThresholdAmbiguity),
     ("new", AmbiguityKind::ThresholdAmbiguity),
@@ -458,7 +472,7 @@ pub async fn detect_ambiguities(
     findings.extend(date_column_ambiguities(&words, schema));
     findings.extend(vague_terms(&words, schema, &vocabulary));
     findings.extend(relative_times(&words, schema, database).await);
-    findings.extend(undefined_measures(&words, &vocabulary));
+    findings.extend(undefined_measures(question, &words, &vocabulary));
     findings.extend(unknown_qualifiers(&words, &vocabulary));
     // One finding per term: the first (most specific) detector wins.
     let mut seen = HashSet::new();
@@ -528,14 +542,13 @@ async fn value_ambiguities(
         if descriptions.len() < 2 {
             continue;
         }
-        let noun = singular_noun(&table.name);
         findings.push(Ambiguity {
             kind: AmbiguityKind::ValueAmbiguity,
             term: link.mention.clone(),
             question: format!(
-                "There are {} {}s named '{value}': {}. Which one do you mean?",
+                "There are {} {} named '{value}': {}. Which one do you mean?",
                 rows.rows.len(),
-                noun,
+                plural_noun(&table.name),
                 join_options(&descriptions)
             ),
             options: descriptions,
@@ -544,13 +557,16 @@ async fn value_ambiguities(
     findings
 }
 
-/// `cities` → `city`, `order_items` → `order item`.
-fn singular_noun(table: &str) -> String {
-    identifier_words(table)
-        .iter()
-        .map(|w| stem(w))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// The table's name as a plural noun: `cities` → `cities`, `order_items` → `order items`,
+/// `singer` → `singers`.
+fn plural_noun(table: &str) -> String {
+    let mut words = identifier_words(table);
+    if let Some(last) = words.last_mut()
+        && !last.ends_with('s')
+    {
+        last.push('s');
+    }
+    words.join(" ")
 }
 
 fn join_options(options: &[String]) -> String {
@@ -699,12 +715,12 @@ fn join_path_ambiguities(words: &[Token], schema: &Schema, links: &SchemaLinks) 
                 continue;
             }
             let options: Vec<String> = paths.iter().map(|p| p.description.clone()).collect();
-            let entity_noun = singular_noun(&entity.name);
+            let entity_noun = plural_noun(&entity.name);
             findings.push(Ambiguity {
                 kind: AmbiguityKind::SchemaLinkingAmbiguity,
                 term: link.mention.clone(),
                 question: format!(
-                    "For {entity_noun}s and '{}', which link do you mean: {}?",
+                    "For {entity_noun} and '{}', which link do you mean: {}?",
                     link.mention,
                     join_options(&options)
                 ),
@@ -782,9 +798,10 @@ fn measure_column_ambiguities(words: &[Token], schema: &Schema) -> Vec<Ambiguity
                 if !is_numeric_type(&column.data_type) || is_key_column(table, &column.name) {
                     continue;
                 }
+                // The column's head word ("price" of unit_price), not a modifier ("unit").
                 if identifier_words(&column.name)
-                    .iter()
-                    .any(|w| stem(w) == word.stem)
+                    .last()
+                    .is_some_and(|head| stem(head) == word.stem)
                 {
                     candidates.push((table.name.clone(), column.name.clone()));
                 }
@@ -799,7 +816,7 @@ fn measure_column_ambiguities(words: &[Token], schema: &Schema) -> Vec<Ambiguity
             w.stem == word.stem
                 && i > 0
                 && !is_neutral_modifier(&words[i - 1].lower)
-                && !is_stop_word(&words[i - 1].lower)
+                && !PREPOSITIONS.contains(&words[i - 1].lower.as_str())
         });
         if qualified {
             continue;
@@ -1058,10 +1075,12 @@ async fn latest_date(
 
 /// A business measure the question uses without defining it, and that no column is named
 /// after.
-fn undefined_measures(words: &[Token], vocabulary: &Vocabulary) -> Vec<Ambiguity> {
-    if words
-        .iter()
-        .any(|w| DEFINITION_CUES.contains(&w.lower.as_str()))
+fn undefined_measures(question: &str, words: &[Token], vocabulary: &Vocabulary) -> Vec<Ambiguity> {
+    // A parenthesis explains ("2024 revenue (items of orders neither cancelled nor returned)").
+    if question.contains('(')
+        || words
+            .iter()
+            .any(|w| DEFINITION_CUES.contains(&w.lower.as_str()))
     {
         return Vec::new();
     }
@@ -1128,9 +1147,13 @@ const NEUTRAL_QUALIFIERS: &[&str] = &[
 /// An adjective on an entity ("active products") that links to no column, value or table.
 fn unknown_qualifiers(words: &[Token], vocabulary: &Vocabulary) -> Vec<Ambiguity> {
     let mut findings = Vec::new();
-    for pair in words.windows(2) {
+    for (index, pair) in words.windows(2).enumerate() {
         let (qualifier, noun) = (&pair[0], &pair[1]);
-        if !vocabulary.table_words.contains(&noun.stem)
+        // Only at the start of a noun phrase: "orders contain products" is a verb, "in
+        // alphabetical order" an idiom.
+        let opens_phrase = index == 0 || DETERMINERS.contains(&words[index - 1].lower.as_str());
+        if !opens_phrase
+            || !vocabulary.table_words.contains(&noun.stem)
             || is_stop_word(&qualifier.lower)
             || is_neutral_modifier(&qualifier.lower)
             || NEUTRAL_QUALIFIERS.contains(&qualifier.lower.as_str())

@@ -84,6 +84,10 @@ pub enum AgentError {
     #[error("invalid input: {message}")]
     InvalidInput { message: String },
 
+    /// A fetched or existing model file is not the pinned file (size, sha256 or format differ).
+    #[error("model file '{file}' failed verification: {reason}")]
+    Verification { file: String, reason: String },
+
     /// A demonstration pool file is malformed (`line` is 1-based; `None` for whole-file errors).
     #[error("demonstration pool '{}'{}: {message}", .path.display(), .line.map(|line| format!(" line {line}")).unwrap_or_default())]
     Pool {
@@ -103,6 +107,10 @@ pub enum AgentError {
     /// A saved session file is not a session this version can read.
     #[error("cannot read the session '{}': {reason}", .path.display())]
     SessionFile { path: PathBuf, reason: String },
+
+    /// The terminal (REPL) or the stdio channel (MCP server) failed.
+    #[error("{what}: {message}")]
+    Interface { what: &'static str, message: String },
 }
 
 impl AgentError {
@@ -122,10 +130,12 @@ impl AgentError {
             AgentError::Io { .. } => "io",
             AgentError::Tools(inner) => inner.kind(),
             AgentError::InvalidInput { .. } => "invalid_input",
+            AgentError::Verification { .. } => "verification",
             AgentError::Pool { .. } => "demonstration_pool",
             AgentError::Index { .. } => "demonstration_index",
             AgentError::NoSql { .. } => "no_sql",
             AgentError::SessionFile { .. } => "session_file",
+            AgentError::Interface { .. } => "interface",
         }
     }
 }

@@ -7,8 +7,12 @@
 pub mod agent;
 pub mod clarify;
 pub mod error;
+pub mod frontend;
+pub mod mcp;
 pub mod model;
 pub mod prompt;
+pub mod render;
+pub mod repl;
 pub mod retrieval;
 pub mod session;
 pub mod strategy;

@@ -20,6 +20,7 @@
 
 pub mod bench_eval;
 pub mod bench_llm;
+pub mod bench_retrieval;
 pub mod checkpoint;
 pub mod compare_runs;
 pub mod dataset;

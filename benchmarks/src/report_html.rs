@@ -250,10 +250,7 @@ pub fn render(report: &Report) -> String {
             v = r.verdict.name(),
         );
     }
-    let _ = write!(
-        html,
-        "</tbody></table><script>{SCRIPT}</script></body></html>\n"
-    );
+    let _ = writeln!(html, "</tbody></table><script>{SCRIPT}</script></body></html>");
     html
 }
 

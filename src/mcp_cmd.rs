@@ -1,0 +1,62 @@
+//! `learnat mcp`: argument parsing and wiring; the server is `learnat_agent::mcp`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+use learnat_agent::agent::AgentOptions;
+use learnat_agent::clarify::ClarifierOptions;
+use learnat_agent::mcp::{DatabaseSpec, McpOptions, McpServer};
+use learnat_agent::strategy::{StrategyOptions, build_strategy};
+
+/// Arguments of `learnat mcp`.
+#[derive(Args)]
+pub struct McpArgs {
+    /// Databases to serve: SQLite files (or postgres:// URLs), each named by its file stem or
+    /// as NAME=PATH. With several, every tool takes a `database` argument.
+    #[arg(long, required = true, num_args = 1..)]
+    db: Vec<String>,
+    /// Model spec for the ask tool: gguf:PATH, gguf:NAME or openai:MODEL[@BASE_URL]. Default:
+    /// $LEARNAT_MODEL, the config file, else gguf:qwen2.5-coder-0.5b. Opened at the first ask.
+    #[arg(long)]
+    model: Option<String>,
+    /// How ask turns questions into SQL: zero-shot or decompose.
+    #[arg(long, default_value = "decompose")]
+    strategy: String,
+    /// Never ask back; ask always answers.
+    #[arg(long)]
+    no_clarify: bool,
+    /// Conversations (ask sessions) kept in memory.
+    #[arg(long, default_value_t = 256)]
+    max_sessions: usize,
+}
+
+/// Run `learnat mcp` until the client closes stdin.
+pub async fn run(args: McpArgs) -> Result<ExitCode> {
+    let databases = args
+        .db
+        .iter()
+        .map(|argument| DatabaseSpec::parse(argument))
+        .collect::<Result<Vec<_>, _>>()?;
+    let strategy = build_strategy(
+        &args.strategy,
+        StrategyOptions::defaults_for(&args.strategy),
+        None,
+    )?;
+    let options = McpOptions {
+        model_flag: args.model,
+        strategy,
+        agent_options: AgentOptions {
+            clarifier: ClarifierOptions {
+                enabled: !args.no_clarify,
+                ..ClarifierOptions::default()
+            },
+            ..AgentOptions::default()
+        },
+        max_sessions: args.max_sessions,
+    };
+    let server = McpServer::open(&databases, options).await?;
+    tracing::info!(databases = ?server.database_names(), "learnat mcp: serving on stdio");
+    server.serve_stdio().await?;
+    Ok(ExitCode::SUCCESS)
+}
