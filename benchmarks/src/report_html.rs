@@ -250,7 +250,10 @@ pub fn render(report: &Report) -> String {
             v = r.verdict.name(),
         );
     }
-    let _ = writeln!(html, "</tbody></table><script>{SCRIPT}</script></body></html>");
+    let _ = writeln!(
+        html,
+        "</tbody></table><script>{SCRIPT}</script></body></html>"
+    );
     html
 }
 

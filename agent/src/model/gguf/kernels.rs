@@ -30,7 +30,9 @@ const ACTIVATION_TILE: usize = 4;
 
 /// True when [`KernelWeights`] handles `dtype` with rows of `columns` values.
 pub fn supports(dtype: GgmlDType, columns: usize) -> bool {
-    matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q5_0) && columns > 0 && columns.is_multiple_of(BLOCK)
+    matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q5_0)
+        && columns > 0
+        && columns.is_multiple_of(BLOCK)
 }
 
 /// The raw GGUF blocks of one weight matrix `(rows, columns)`.
