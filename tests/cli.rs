@@ -306,7 +306,7 @@ fn demo_tour_runs_on_a_fresh_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tour.sqlite");
     learnat()
-        .args(["demo", "--db"])
+        .args(["demo", "--no-model", "--db"])
         .arg(&path)
         .assert()
         .success()

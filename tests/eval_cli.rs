@@ -245,6 +245,7 @@ fn ten_runaway_queries_time_out_side_by_side() {
     let runaway: &[u8] =
         b"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r";
     let hung: Vec<(usize, &[u8])> = (0..10).map(|i| (i * 100, runaway)).collect();
+    std::fs::create_dir_all(temp.path().join("normal")).unwrap();
     let normal = gold_with(&data, &temp.path().join("normal"), &[]);
     let hanging = gold_with(&data, temp.path(), &hung);
     let arguments = [
@@ -269,7 +270,6 @@ fn ten_runaway_queries_time_out_side_by_side() {
         );
         (start.elapsed(), output)
     };
-    std::fs::create_dir_all(temp.path().join("normal")).unwrap();
     let (normal_time, _) = run(&normal, "normal-out");
     let (hang_time, output) = run(&hanging, "hang-out");
     let summary: Json = serde_json::from_slice(&output.stdout).unwrap();

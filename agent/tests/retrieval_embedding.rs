@@ -184,8 +184,15 @@ fn hybrid_index_stores_embeddings_and_reranks_by_meaning() {
             .iter()
             .all(|item| item.embedding_similarity.is_some())
     );
-    // Grouped counts per customer mean the same as "how many purchases for each client".
-    let best = &results[0].demonstration.id;
-    assert!(best == "a" || best == "b", "{results:#?}");
+    // Grouped counts per customer mean the same as "how many purchases for each client"; the
+    // listing of one customer's orders does not. (Stored embeddings are of masked questions, so
+    // the count per keeper in another database, masked alike, may rank first: only the order
+    // among the shop's demonstrations is asserted.)
+    let rank = |id: &str| results.iter().position(|item| item.demonstration.id == id);
+    let listing = rank("c").unwrap_or(usize::MAX);
+    for id in ["a", "b"] {
+        let position = rank(id).expect("both paraphrases are retrieved");
+        assert!(position < listing, "{id} should rank above c: {results:#?}");
+    }
     assert_eq!(index.retrieve(&query).unwrap(), results);
 }
