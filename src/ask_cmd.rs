@@ -48,8 +48,9 @@ pub struct AskArgs {
     /// the config file, else gguf:qwen2.5-coder-0.5b (`learnat model fetch qwen2.5-coder-0.5b`).
     #[arg(long)]
     model: Option<String>,
-    /// How the question becomes SQL: zero-shot or decompose.
-    #[arg(long, default_value = "decompose")]
+    /// How the question becomes SQL: zero-shot (the default) or decompose (LearNAT
+    /// sub-questions with executed sub-queries, for a model trained in that format).
+    #[arg(long, default_value = "zero-shot")]
     strategy: String,
     /// Print one JSON object on stdout.
     #[arg(long)]
@@ -105,7 +106,7 @@ async fn open_chat_model(flag: Option<&str>) -> Result<Arc<dyn ChatModel>> {
         .await
         .with_context(|| {
             format!(
-                "cannot open the model {} (from the {})",
+                "cannot open the model {} (from {})",
                 resolved.spec, resolved.origin
             )
         })?;

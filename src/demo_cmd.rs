@@ -1,8 +1,9 @@
 //! `learnat demo`: a short tour on the bundled demo database (a small shop, created on first
 //! use). With a model (the `--model` flag, `LEARNAT_MODEL`, the config file, or the default
 //! `gguf:qwen2.5-coder-0.5b` once `learnat model fetch qwen2.5-coder-0.5b` has put it in
-//! place) it runs a scripted multi-turn conversation with the agent: a question answered by
-//! decomposition with executed sub-queries, an ambiguous question that makes the agent ask
+//! place) it runs a scripted multi-turn conversation with the agent (zero-shot by default,
+//! `--strategy decompose` for decomposition with executed sub-queries): a question that needs
+//! joins, an ambiguous question that makes the agent ask
 //! back (the script answers), and a follow-up that builds on the previous answer. Without a
 //! model it shows bundled questions with their SQL and says how to get one.
 
@@ -33,6 +34,11 @@ pub struct DemoArgs {
     /// Default: $LEARNAT_MODEL, the config file, else gguf:qwen2.5-coder-0.5b.
     #[arg(long)]
     model: Option<String>,
+    /// How the agent turns questions into SQL: zero-shot (the default: what an untrained small
+    /// model does best) or decompose (LearNAT sub-questions, each sub-query executed and fed
+    /// back; meant for a model trained in that format).
+    #[arg(long, default_value = "zero-shot")]
+    strategy: String,
     /// Skip the conversation with the model; show the bundled questions only.
     #[arg(long)]
     no_model: bool,
@@ -54,8 +60,8 @@ const CONVERSATION: &[ScriptedTurn] = &[
     ScriptedTurn {
         question: "Which city has the most customers? Give the city, its country and the \
                    number of customers.",
-        about: "A question answered step by step: each sub-question's SQL is executed and its \
-                first rows are fed back to the model before the next step.",
+        about: "A question that needs two joins and a grouping (with --strategy decompose it is \
+                answered step by step, each sub-question's SQL executed and fed back).",
         clarification_answers: &["by number of customers"],
     },
     ScriptedTurn {
@@ -109,7 +115,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         choose_model(args.model.as_deref()).await
     };
     match model {
-        Some(opened) => converse(&db, opened, &path_text).await?,
+        Some(opened) => converse(&db, opened, &path_text, &args.strategy).await?,
         None => show_bundled_questions(&db).await?,
     }
 
@@ -137,7 +143,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
 /// The model to converse with, or `None` (with the reason printed) when there is none.
 async fn choose_model(flag: Option<&str>) -> Option<OpenedModel> {
     let spec = match chosen_spec(flag) {
-        Ok((spec, origin)) => format!("{spec} (from the {origin})"),
+        Ok((spec, origin)) => format!("{spec} (from {origin})"),
         Err(error) => {
             println!("\nNo conversation with a model: {error}");
             return None;
@@ -167,10 +173,15 @@ async fn choose_model(flag: Option<&str>) -> Option<OpenedModel> {
 }
 
 /// The scripted conversation with the agent.
-async fn converse(db: &Arc<dyn Database>, opened: OpenedModel, label: &str) -> Result<()> {
+async fn converse(
+    db: &Arc<dyn Database>,
+    opened: OpenedModel,
+    label: &str,
+    strategy_name: &str,
+) -> Result<()> {
     let strategy = build_strategy(
-        "decompose",
-        StrategyOptions::defaults_for("decompose"),
+        strategy_name,
+        StrategyOptions::defaults_for(strategy_name),
         None,
     )?;
     let agent = Agent::new(
@@ -182,7 +193,7 @@ async fn converse(db: &Arc<dyn Database>, opened: OpenedModel, label: &str) -> R
     .await?;
     let mut session = Session::new(Some(label.to_string()));
     println!(
-        "\nA conversation with the agent ({}, strategy decompose):",
+        "\nA conversation with the agent ({}, strategy {strategy_name}):",
         opened.model.name()
     );
     for (number, turn) in CONVERSATION.iter().enumerate() {
@@ -252,8 +263,8 @@ async fn show_bundled_questions(db: &Arc<dyn Database>) -> Result<()> {
         );
     }
     println!(
-        "\nWith a model, this demo holds a conversation with the agent: decomposition with \
-         executed sub-queries, a clarification question, a follow-up. Get the default model with\n  \
+        "\nWith a model, this demo holds a conversation with the agent: a question that needs \
+         joins, a clarification question, a follow-up. Get the default model with\n  \
          learnat model fetch qwen2.5-coder-0.5b\nand run `learnat demo` again."
     );
     Ok(())

@@ -1,6 +1,7 @@
 //! `learnat`: the command-line front end. Argument parsing and wiring only; every capability
 //! lives in the workspace's library crates.
 
+mod ask_cmd;
 mod bench_llm_cmd;
 mod demo_cmd;
 mod eval_cmd;
@@ -49,6 +50,8 @@ enum Command {
     DemoDb(DemoDbArgs),
     /// A short tour of learnat on the bundled demo database (created on first use).
     Demo(demo_cmd::DemoArgs),
+    /// Ask one question (or answer a clarification) about a database: SQL and its result.
+    Ask(ask_cmd::AskArgs),
     /// Talk with a database at the terminal: questions, clarifications, follow-ups, :commands.
     Repl(repl_cmd::ReplArgs),
     /// Serve ask / execute_sql / list_tables / describe_table over MCP (stdio) for one or more databases.
@@ -219,6 +222,7 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Schema(args) => run_schema(args).await,
         Command::DemoDb(args) => run_demo_db(args),
         Command::Demo(args) => demo_cmd::run(args).await,
+        Command::Ask(args) => ask_cmd::run(args).await,
         Command::Repl(args) => repl_cmd::run(args).await,
         Command::Mcp(args) => mcp_cmd::run(args).await,
         Command::Tools(args) => run_tools(args),

@@ -20,8 +20,9 @@ pub struct McpArgs {
     /// $LEARNAT_MODEL, the config file, else gguf:qwen2.5-coder-0.5b. Opened at the first ask.
     #[arg(long)]
     model: Option<String>,
-    /// How ask turns questions into SQL: zero-shot or decompose.
-    #[arg(long, default_value = "decompose")]
+    /// How ask turns questions into SQL: zero-shot (the default) or decompose (LearNAT
+    /// sub-questions with executed sub-queries, for a model trained in that format).
+    #[arg(long, default_value = "zero-shot")]
     strategy: String,
     /// Never ask back; ask always answers.
     #[arg(long)]

@@ -26,8 +26,9 @@ pub struct ReplArgs {
     /// the config file, else gguf:qwen2.5-coder-0.5b (`learnat model fetch qwen2.5-coder-0.5b`).
     #[arg(long)]
     model: Option<String>,
-    /// How questions become SQL: zero-shot or decompose.
-    #[arg(long, default_value = "decompose")]
+    /// How questions become SQL: zero-shot (the default) or decompose (LearNAT
+    /// sub-questions with executed sub-queries, for a model trained in that format).
+    #[arg(long, default_value = "zero-shot")]
     strategy: String,
     /// Never ask back; always answer.
     #[arg(long)]
@@ -65,7 +66,7 @@ pub async fn run(args: ReplArgs) -> Result<ExitCode> {
                 let (spec, origin) = chosen_spec(args.model.as_deref())
                     .unwrap_or_else(|_| ("(none)".to_string(), "--model flag".to_string()));
                 eprintln!(
-                    "warning: cannot open the model {spec} (from the {origin}): {error}\n\
+                    "warning: cannot open the model {spec} (from {origin}): {error}\n\
                      Questions will fail until `:model SPEC` opens one (`learnat model fetch \
                      qwen2.5-coder-0.5b` gets the default); :run and :schema work."
                 );

@@ -42,7 +42,7 @@ fn the_demo_converses_with_a_model() {
     write_cassette(&cassette);
     let db = dir.path().join("shop.sqlite");
     let output = demo(dir.path())
-        .arg("--db")
+        .args(["--strategy", "decompose", "--db"])
         .arg(&db)
         .env("LEARNAT_MODEL", format!("replay:{}", cassette.display()))
         .output()

@@ -42,7 +42,7 @@ struct Server {
 impl Server {
     fn spawn(args: &[&str], home: &Path, model: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_learnat"))
-            .arg("mcp")
+            .args(["mcp", "--strategy", "decompose"])
             .args(args)
             .env("HOME", home)
             .env("XDG_CONFIG_HOME", home.join("config"))

@@ -71,7 +71,7 @@ fn a_person_at_a_terminal_asks_clarifies_runs_sql_and_cancels() {
 
     let mut command = Command::new(env!("CARGO_BIN_EXE_learnat"));
     command
-        .args(["repl", "--db"])
+        .args(["repl", "--strategy", "decompose", "--db"])
         .arg(&db)
         .env("HOME", dir.path())
         .env("XDG_DATA_HOME", &data_home)
