@@ -1,19 +1,31 @@
 //! `learnat eval`, `learnat eval compare` and `learnat bench eval`: argument parsing and wiring to
 //! [`learnat_benchmarks`].
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use learnat_agent::frontend::open_chat_model;
+use learnat_agent::strategy::{StrategyInput, StrategyOptions, build_strategy};
 use learnat_benchmarks::compare_runs::{compare_runs, load_run};
-use learnat_benchmarks::dataset::{Dataset, DatasetKind, load_bird, load_jsonl, load_spider};
+use learnat_benchmarks::dataset::Question;
+use learnat_benchmarks::dataset::{
+    Dataset, DatasetKind, load_bird, load_jsonl, load_question_list, load_spider,
+};
 use learnat_benchmarks::gold_cache::default_cache_dir;
-use learnat_benchmarks::predictions::{PredictionFormat, PredictionSource, load_predictions};
+use learnat_benchmarks::predictions::{
+    GeneratedPredictions, GenerationFuture, PredictionFormat, PredictionSource, load_predictions,
+};
 use learnat_benchmarks::runner::{
     EvalMetric, EvalOptions, MetricChoice, TerminalProgress, evaluate,
 };
+use learnat_tools::Database;
+use learnat_tools::database::open_database;
+use learnat_tools::schema::{IntrospectOptions, Schema, introspect};
 
 /// `learnat eval …` (score predictions) or `learnat eval compare RUN_A RUN_B`.
 #[derive(Args)]
@@ -75,8 +87,22 @@ struct EvalRunArgs {
     #[arg(long)]
     databases: Option<PathBuf>,
     /// Predictions: one SQL per line (official format) or JSONL with ids.
-    #[arg(long, required = true)]
+    #[arg(long, required_unless_present = "model", conflicts_with = "model")]
     predictions: Option<PathBuf>,
+    /// Generate the predictions with this model instead of reading them: gguf:PATH, gguf:NAME,
+    /// openai:MODEL[@BASE_URL]. They are written to <out>/predictions.sql in the official format.
+    #[arg(long)]
+    model: Option<String>,
+    /// With --model: how questions become SQL, zero-shot or decompose.
+    #[arg(long, default_value = "zero-shot", requires = "model")]
+    strategy: String,
+    /// Evaluate only the questions listed in FILE (0-based indices, one per line), e.g.
+    /// ../shared/data/spider_dev_subset_300.txt; they are renumbered in list order.
+    #[arg(long)]
+    questions: Option<PathBuf>,
+    /// Evaluate only the first N questions (after --questions).
+    #[arg(long)]
+    limit: Option<usize>,
     /// Layout of the predictions file.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     predictions_format: FormatArg,
@@ -192,21 +218,31 @@ pub fn run(command: EvalCommand) -> Result<ExitCode> {
         return run_compare(args);
     }
     let args = command.run;
-    let (Some(kind), Some(predictions_path)) = (args.dataset, args.predictions.clone()) else {
-        bail!("learnat eval needs --dataset and --predictions (or the `compare` subcommand)");
+    let Some(kind) = args.dataset else {
+        bail!("learnat eval needs --dataset (or the `compare` subcommand)");
     };
-    let dataset = load_dataset(&args, kind)?;
-    let format = match args.predictions_format {
-        FormatArg::Auto => PredictionFormat::Auto,
-        FormatArg::Lines => PredictionFormat::Lines,
-        FormatArg::Jsonl => PredictionFormat::Jsonl,
+    let mut dataset = load_dataset(&args, kind)?;
+    if let Some(list) = &args.questions {
+        dataset = dataset.subset(&load_question_list(list)?)?;
+    }
+    if let Some(limit) = args.limit {
+        let first: Vec<usize> = (0..limit.min(dataset.questions.len())).collect();
+        dataset = dataset.subset(&first)?;
+    }
+    let predictions: Box<dyn PredictionSource> = match (&args.predictions, &args.model) {
+        (Some(path), _) => {
+            let format = match args.predictions_format {
+                FormatArg::Auto => PredictionFormat::Auto,
+                FormatArg::Lines => PredictionFormat::Lines,
+                FormatArg::Jsonl => PredictionFormat::Jsonl,
+            };
+            let file =
+                load_predictions(path, format, &dataset.questions, args.allow_count_mismatch)?;
+            Box::new(file)
+        }
+        (None, Some(spec)) => Box::new(generator(&dataset, spec, &args.strategy)?),
+        (None, None) => bail!("learnat eval needs --predictions FILE or --model SPEC"),
     };
-    let predictions = load_predictions(
-        &predictions_path,
-        format,
-        &dataset.questions,
-        args.allow_count_mismatch,
-    )?;
     let choice = match args.metric {
         MetricArg::Ex => MetricChoice::Ex,
         MetricArg::TestSuite => MetricChoice::TestSuite,
@@ -237,7 +273,8 @@ pub fn run(command: EvalCommand) -> Result<ExitCode> {
     options.ves_iterations = args.ves_iterations.max(1);
     options.question_delay = Duration::from_millis(args.question_delay_ms);
 
-    for warning in predictions.warnings().iter().chain(&dataset.warnings) {
+    let source_warnings = predictions.warnings();
+    for warning in source_warnings.iter().chain(&dataset.warnings) {
         eprintln!("warning: {warning}");
     }
     if args.skip_missing
@@ -255,12 +292,19 @@ pub fn run(command: EvalCommand) -> Result<ExitCode> {
         );
         tracing::debug!("{message}");
     }
-    let report = evaluate(&dataset, &predictions, &options, &TerminalProgress::new())?;
+    let report = tokio::task::block_in_place(|| {
+        evaluate(
+            &dataset,
+            predictions.as_ref(),
+            &options,
+            &TerminalProgress::new(),
+        )
+    })?;
     for warning in report
         .summary
         .warnings
         .iter()
-        .filter(|w| !predictions.warnings.contains(w) && !dataset.warnings.contains(w))
+        .filter(|w| !source_warnings.contains(w) && !dataset.warnings.contains(w))
     {
         eprintln!("warning: {warning}");
     }
@@ -312,4 +356,73 @@ pub fn run_bench_eval(args: BenchEvalArgs) -> Result<ExitCode> {
         println!("{report}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The database a generated prediction runs against, opened once with its schema.
+type OpenedDatabase = (Arc<dyn Database>, Arc<Schema>);
+
+/// Predictions generated by `strategy` with the model `spec`, one call per question.
+fn generator(
+    dataset: &Dataset,
+    spec: &str,
+    strategy_name: &str,
+) -> Result<GeneratedPredictions<impl Fn(Question) -> GenerationFuture + Sync + use<>>> {
+    let runtime = tokio::runtime::Handle::current();
+    let opened = tokio::task::block_in_place(|| runtime.block_on(open_chat_model(Some(spec))))
+        .with_context(|| format!("cannot open the model {spec}"))?;
+    eprintln!(
+        "generating with {} (strategy {strategy_name})",
+        opened.model.name()
+    );
+    let strategy = build_strategy(
+        strategy_name,
+        StrategyOptions::defaults_for(strategy_name),
+        None,
+    )?;
+    let model = opened.model;
+    let paths: Arc<Vec<PathBuf>> = Arc::new(
+        (0..dataset.questions.len())
+            .map(|index| dataset.database_of(index).path.clone())
+            .collect(),
+    );
+    let databases: Arc<tokio::sync::Mutex<HashMap<PathBuf, OpenedDatabase>>> = Arc::default();
+    let fingerprint = format!("{} strategy {strategy_name}", opened.spec);
+    Ok(GeneratedPredictions::new(
+        runtime,
+        fingerprint,
+        move |question: Question| -> GenerationFuture {
+            let model = Arc::clone(&model);
+            let strategy = Arc::clone(&strategy);
+            let databases = Arc::clone(&databases);
+            let path = paths[question.index].clone();
+            Box::pin(async move {
+                let (database, schema) = {
+                    let mut open = databases.lock().await;
+                    match open.get(&path) {
+                        Some((database, schema)) => (Arc::clone(database), Arc::clone(schema)),
+                        None => {
+                            let database = open_database(&path.to_string_lossy())
+                                .await
+                                .map_err(|e| e.to_string())?;
+                            let schema =
+                                introspect(database.as_ref(), &IntrospectOptions::default())
+                                    .await
+                                    .map_err(|e| e.to_string())?;
+                            let schema = Arc::new(schema);
+                            open.insert(path.clone(), (Arc::clone(&database), Arc::clone(&schema)));
+                            (database, schema)
+                        }
+                    }
+                };
+                let mut input = StrategyInput::new(&question.question, &database, &schema);
+                input.evidence = question.evidence.as_deref();
+                input.db_id = Some(&question.db_id);
+                strategy
+                    .answer(&model, &input)
+                    .await
+                    .map(|answer| answer.sql)
+                    .map_err(|e| e.to_string())
+            })
+        },
+    ))
 }

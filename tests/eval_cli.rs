@@ -599,3 +599,119 @@ fn bench_eval_reports_cold_warm_and_naive_figures() {
     }
     assert!(report["speedup_cold"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn a_model_generates_the_predictions_of_a_question_list() {
+    let temp = tempfile::tempdir().unwrap();
+    let db_dir = temp.path().join("shop");
+    std::fs::create_dir_all(&db_dir).unwrap();
+    learnat_tools::demo::create_demo_database(
+        &db_dir.join("shop.sqlite"),
+        learnat_tools::demo::DEMO_SEED,
+    )
+    .unwrap();
+    let questions = [
+        (
+            "q0",
+            "How many customers are there?",
+            "SELECT COUNT(*) FROM customers",
+        ),
+        (
+            "q1",
+            "How many orders are there?",
+            "SELECT COUNT(*) FROM orders",
+        ),
+        (
+            "q2",
+            "How many products are there?",
+            "SELECT COUNT(*) FROM products",
+        ),
+        (
+            "q3",
+            "How many countries are there?",
+            "SELECT COUNT(*) FROM countries",
+        ),
+    ];
+    let mut jsonl = String::new();
+    for (id, question, sql) in questions {
+        jsonl.push_str(
+            &serde_json::json!({"id": id, "question": question, "db_id": "shop", "sql": sql})
+                .to_string(),
+        );
+        jsonl.push('\n');
+    }
+    let data = temp.path().join("questions.jsonl");
+    std::fs::write(&data, jsonl).unwrap();
+    let list = temp.path().join("subset.txt");
+    std::fs::write(&list, "# three of the four, in this order\n3\n0\n\n2\n").unwrap();
+    // The model's answers, in the order the subset asks: right, wrong, right.
+    let answers = [
+        "SELECT COUNT(*) FROM countries",
+        "SELECT COUNT(*) FROM cities",
+        "SELECT COUNT(*) FROM products",
+    ];
+    let cassette = serde_json::json!({
+        "format": "learnat-cassette",
+        "version": 1,
+        "model": "scripted (eval test)",
+        "mode": "in_order",
+        "interactions": answers
+            .iter()
+            .map(|sql| serde_json::json!({"responses": [format!("```sql\n{sql}\n```")]}))
+            .collect::<Vec<_>>(),
+    });
+    let cassette_path = temp.path().join("cassette.json");
+    std::fs::write(&cassette_path, cassette.to_string()).unwrap();
+    let out = temp.path().join("run");
+    let output = run_ok(
+        learnat()
+            .args(["eval", "--dataset", "jsonl", "--data"])
+            .arg(&data)
+            .arg("--questions")
+            .arg(&list)
+            .arg("--model")
+            .arg(format!("replay:{}", cassette_path.display()))
+            .args([
+                "--strategy",
+                "zero-shot",
+                "--jobs",
+                "1",
+                "--no-gold-cache",
+                "--json",
+            ])
+            .arg("--out")
+            .arg(&out),
+    );
+    let summary: Json = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["correct"], 2, "{summary}");
+    let report = read_report(&out);
+    let ids: Vec<&str> = report["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["q3", "q0", "q2"]);
+    assert_eq!(verdicts(&report), ["correct", "wrong", "correct"]);
+    // The generated SQL in the official one-per-line format, ready for the official scripts.
+    let written = std::fs::read_to_string(out.join("predictions.sql")).unwrap();
+    assert_eq!(written.lines().collect::<Vec<_>>(), answers);
+
+    // A question list that points past the data set is a clear error.
+    std::fs::write(&list, "7\n").unwrap();
+    let output = learnat()
+        .args(["eval", "--dataset", "jsonl", "--data"])
+        .arg(&data)
+        .arg("--questions")
+        .arg(&list)
+        .arg("--model")
+        .arg(format!("replay:{}", cassette_path.display()))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("question index 7 is past the end"),
+        "{stderr}"
+    );
+}

@@ -159,6 +159,82 @@ impl Dataset {
     }
 }
 
+impl Dataset {
+    /// The questions at `positions` (0-based indices into this data set, e.g. the lines of
+    /// `spider_dev_subset_300.txt`), in that order and renumbered from 0: line `i` of an
+    /// official predictions file for the subset is its `i`-th question. Ids are kept, so a
+    /// Spider question keeps its dev index as its id. Errors on an index past the end or a
+    /// repeated one.
+    pub fn subset(&self, positions: &[usize]) -> BenchResult<Dataset> {
+        let mut seen = HashSet::new();
+        let mut questions = Vec::with_capacity(positions.len());
+        let mut question_database = Vec::with_capacity(positions.len());
+        let mut hasher = Sha256::new();
+        hasher.update(self.content_sha256.as_bytes());
+        hasher.update(b"subset");
+        for (new_index, &position) in positions.iter().enumerate() {
+            let Some(question) = self.questions.get(position) else {
+                return Err(BenchError::Invalid(format!(
+                    "question index {position} is past the end of {} ({} questions)",
+                    self.source.display(),
+                    self.questions.len()
+                )));
+            };
+            if !seen.insert(position) {
+                return Err(BenchError::Invalid(format!(
+                    "question index {position} is listed twice"
+                )));
+            }
+            hasher.update(position.to_le_bytes());
+            questions.push(Question {
+                index: new_index,
+                ..question.clone()
+            });
+            question_database.push(self.question_database[position]);
+        }
+        Ok(Dataset {
+            kind: self.kind,
+            split: format!("{} (subset of {})", self.split, positions.len()),
+            source: self.source.clone(),
+            questions,
+            databases: self.databases.clone(),
+            question_database,
+            difficulty_levels: self.difficulty_levels.clone(),
+            warnings: self.warnings.clone(),
+            content_sha256: hex(&hasher.finalize()),
+        })
+    }
+}
+
+/// Read a question list: one 0-based question index per line (blank lines and `#` comments
+/// are skipped), as in `../shared/data/spider_dev_subset_300.txt`.
+pub fn load_question_list(path: &Path) -> BenchResult<Vec<usize>> {
+    let text = std::fs::read_to_string(path).map_err(|source| BenchError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut positions = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let position = line.parse::<usize>().map_err(|_| BenchError::Format {
+            path: path.to_path_buf(),
+            line: number + 1,
+            message: format!("expected a 0-based question index, found '{line}'"),
+        })?;
+        positions.push(position);
+    }
+    if positions.is_empty() {
+        return Err(BenchError::Invalid(format!(
+            "the question list '{}' holds no question index",
+            path.display()
+        )));
+    }
+    Ok(positions)
+}
+
 /// Spider hardness levels in display order.
 pub const SPIDER_LEVELS: [&str; 4] = ["easy", "medium", "hard", "extra"];
 /// BIRD difficulty levels in display order.
