@@ -22,7 +22,6 @@ use std::time::Instant;
 
 use learnat_tools::Value;
 use learnat_tools::compare::{spider_preprocess, spider_result_eq};
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
@@ -183,24 +182,7 @@ fn median_figures(mut runs: Vec<Figures>) -> Figures {
 }
 
 fn collect_rows(connection: &Connection, sql: &str) -> rusqlite::Result<Vec<Vec<Value>>> {
-    let mut statement = connection.prepare(sql)?;
-    let width = statement.column_count();
-    let mut rows = statement.query([])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let mut values = Vec::with_capacity(width);
-        for i in 0..width {
-            values.push(match row.get_ref(i)? {
-                ValueRef::Null => Value::Null,
-                ValueRef::Integer(v) => Value::Integer(v),
-                ValueRef::Real(v) => Value::Real(v),
-                ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-                ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-            });
-        }
-        out.push(values);
-    }
-    Ok(out)
+    crate::sql_overhead::read_rows(&mut connection.prepare(sql)?)
 }
 
 /// The naive reference: one thread, a connection per question, execute both, compare.

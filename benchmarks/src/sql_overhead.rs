@@ -166,6 +166,14 @@ fn database_path(spider: &Path, db_id: &str) -> PathBuf {
 /// The reference: what a careful rusqlite user does (cached statement, typed values), nothing more.
 fn run_raw(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<Vec<Value>>> {
     let mut statement = conn.prepare_cached(sql)?;
+    read_rows(&mut statement)
+}
+
+/// Every row of `statement` as typed values, the plain rusqlite way (the references of the
+/// benchmarks).
+pub(crate) fn read_rows(
+    statement: &mut rusqlite::Statement<'_>,
+) -> rusqlite::Result<Vec<Vec<Value>>> {
     let width = statement.column_count();
     let mut rows = statement.query([])?;
     let mut out = Vec::new();
