@@ -96,6 +96,14 @@ struct EvalRunArgs {
     /// With --model: how questions become SQL, zero-shot or decompose.
     #[arg(long, default_value = "zero-shot", requires = "model")]
     strategy: String,
+    /// With --model: repair turns per failing SQL (the error is shown to the model, which writes
+    /// the SQL again). Default: 0 for zero-shot (the plain baseline), 1 for decompose.
+    #[arg(long, requires = "model")]
+    repair_turns: Option<usize>,
+    /// With --model: candidates per question; above 1 the SQL is chosen by execution-result
+    /// voting.
+    #[arg(long, default_value_t = 1, requires = "model")]
+    samples: usize,
     /// Evaluate only the questions listed in FILE (0-based indices, one per line), e.g.
     /// ../shared/data/spider_dev_subset_300.txt; they are renumbered in list order.
     #[arg(long)]
@@ -240,7 +248,14 @@ pub fn run(command: EvalCommand) -> Result<ExitCode> {
                 load_predictions(path, format, &dataset.questions, args.allow_count_mismatch)?;
             Box::new(file)
         }
-        (None, Some(spec)) => Box::new(generator(&dataset, spec, &args.strategy)?),
+        (None, Some(spec)) => {
+            let mut strategy_options = StrategyOptions::defaults_for(&args.strategy);
+            strategy_options.samples = args.samples.max(1);
+            if let Some(turns) = args.repair_turns {
+                strategy_options.repair_turns = turns;
+            }
+            Box::new(generator(&dataset, spec, &args.strategy, strategy_options)?)
+        }
         (None, None) => bail!("learnat eval needs --predictions FILE or --model SPEC"),
     };
     let choice = match args.metric {
@@ -366,19 +381,22 @@ fn generator(
     dataset: &Dataset,
     spec: &str,
     strategy_name: &str,
+    options: StrategyOptions,
 ) -> Result<GeneratedPredictions<impl Fn(Question) -> GenerationFuture + Sync + use<>>> {
     let runtime = tokio::runtime::Handle::current();
     let opened = tokio::task::block_in_place(|| runtime.block_on(open_chat_model(Some(spec))))
         .with_context(|| format!("cannot open the model {spec}"))?;
     eprintln!(
-        "generating with {} (strategy {strategy_name})",
-        opened.model.name()
+        "generating with {} (strategy {strategy_name}, {} repair turn(s), {} sample(s))",
+        opened.model.name(),
+        options.repair_turns,
+        options.samples
     );
-    let strategy = build_strategy(
-        strategy_name,
-        StrategyOptions::defaults_for(strategy_name),
-        None,
-    )?;
+    let fingerprint = format!(
+        "{} strategy {strategy_name} repair {} samples {}",
+        opened.spec, options.repair_turns, options.samples
+    );
+    let strategy = build_strategy(strategy_name, options, None)?;
     let model = opened.model;
     let paths: Arc<Vec<PathBuf>> = Arc::new(
         (0..dataset.questions.len())
@@ -386,7 +404,6 @@ fn generator(
             .collect(),
     );
     let databases: Arc<tokio::sync::Mutex<HashMap<PathBuf, OpenedDatabase>>> = Arc::default();
-    let fingerprint = format!("{} strategy {strategy_name}", opened.spec);
     Ok(GeneratedPredictions::new(
         runtime,
         fingerprint,
