@@ -606,7 +606,7 @@ fn a_model_generates_the_predictions_of_a_question_list() {
     let db_dir = temp.path().join("shop");
     std::fs::create_dir_all(&db_dir).unwrap();
     learnat_tools::demo::create_demo_database(
-        &db_dir.join("shop.sqlite"),
+        db_dir.join("shop.sqlite"),
         learnat_tools::demo::DEMO_SEED,
     )
     .unwrap();
