@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::agent_args::AgentArgs;
 use anyhow::{Context, Result};
 use clap::Args;
 use learnat_agent::agent::{Agent, AgentOptions, AgentTurn, AnsweredTurn};
@@ -44,14 +45,8 @@ pub struct AskArgs {
     /// SQLite file (or, with the postgres feature, a postgres:// URL).
     #[arg(long)]
     db: String,
-    /// Model spec: gguf:PATH, gguf:NAME or openai:MODEL[@BASE_URL]. Default: $LEARNAT_MODEL,
-    /// the config file, else gguf:qwen2.5-coder-0.5b (`learnat model fetch qwen2.5-coder-0.5b`).
-    #[arg(long)]
-    model: Option<String>,
-    /// How the question becomes SQL: zero-shot (the default) or decompose (LearNAT
-    /// sub-questions with executed sub-queries, for a model trained in that format).
-    #[arg(long, default_value = "zero-shot")]
-    strategy: String,
+    #[command(flatten)]
+    agent: AgentArgs,
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -141,14 +136,14 @@ pub async fn run(args: AskArgs) -> Result<ExitCode> {
 }
 
 async fn answer(args: &AskArgs, question: &str) -> Result<ExitCode> {
-    if !STRATEGY_NAMES.contains(&args.strategy.as_str()) {
+    if !STRATEGY_NAMES.contains(&args.agent.strategy.as_str()) {
         anyhow::bail!(
             "unknown strategy '{}' (use --strategy {})",
-            args.strategy,
+            args.agent.strategy,
             STRATEGY_NAMES.join(" or ")
         );
     }
-    let mut options = StrategyOptions::defaults_for(&args.strategy);
+    let mut options = StrategyOptions::defaults_for(&args.agent.strategy);
     options.samples = args.samples.max(1);
     options.temperature = args.temperature;
     options.seed = args.seed;
@@ -156,14 +151,14 @@ async fn answer(args: &AskArgs, question: &str) -> Result<ExitCode> {
     if let Some(repair_turns) = args.repair_turns {
         options.repair_turns = repair_turns;
     }
-    let strategy = build_strategy(&args.strategy, options, None)?;
+    let strategy = build_strategy(&args.agent.strategy, options, None)?;
 
     let mut session = match &args.session {
         Some(path) if path.exists() => Session::load(path)?,
         _ => Session::new(Some(args.db.clone())),
     };
     let database = open_database(&args.db).await?;
-    let model = open_chat_model(args.model.as_deref()).await?;
+    let model = open_chat_model(args.agent.model.as_deref()).await?;
     let agent = Agent::new(
         Arc::clone(&model),
         database,

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::agent_args::AgentArgs;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use learnat_agent::agent::{Agent, AgentOptions, AgentTurn};
@@ -30,15 +31,8 @@ pub struct DemoArgs {
     /// The demo database to use (created when missing). Default: ~/.cache/learnat/demo/shop.sqlite
     #[arg(long)]
     db: Option<PathBuf>,
-    /// Model spec for the conversation: gguf:PATH, gguf:NAME or openai:MODEL[@BASE_URL].
-    /// Default: $LEARNAT_MODEL, the config file, else gguf:qwen2.5-coder-0.5b.
-    #[arg(long)]
-    model: Option<String>,
-    /// How the agent turns questions into SQL: zero-shot (the default: what an untrained small
-    /// model does best) or decompose (LearNAT sub-questions, each sub-query executed and fed
-    /// back; meant for a model trained in that format).
-    #[arg(long, default_value = "zero-shot")]
-    strategy: String,
+    #[command(flatten)]
+    agent: AgentArgs,
     /// Skip the conversation with the model; show the bundled questions only.
     #[arg(long)]
     no_model: bool,
@@ -112,10 +106,10 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
     let model = if args.no_model {
         None
     } else {
-        choose_model(args.model.as_deref()).await
+        choose_model(args.agent.model.as_deref()).await
     };
     match model {
-        Some(opened) => converse(&db, opened, &path_text, &args.strategy).await?,
+        Some(opened) => converse(&db, opened, &path_text, &args.agent.strategy).await?,
         None => show_bundled_questions(&db).await?,
     }
 

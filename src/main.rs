@@ -1,6 +1,7 @@
 //! `learnat`: the command-line front end. Argument parsing and wiring only; every capability
 //! lives in the workspace's library crates.
 
+mod agent_args;
 mod ask_cmd;
 mod bench_llm_cmd;
 mod demo_cmd;

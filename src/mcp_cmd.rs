@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use crate::agent_args::AgentArgs;
 use anyhow::Result;
 use clap::Args;
 use learnat_agent::agent::AgentOptions;
@@ -16,14 +17,8 @@ pub struct McpArgs {
     /// as NAME=PATH. With several, every tool takes a `database` argument.
     #[arg(long, required = true, num_args = 1..)]
     db: Vec<String>,
-    /// Model spec for the ask tool: gguf:PATH, gguf:NAME or openai:MODEL[@BASE_URL]. Default:
-    /// $LEARNAT_MODEL, the config file, else gguf:qwen2.5-coder-0.5b. Opened at the first ask.
-    #[arg(long)]
-    model: Option<String>,
-    /// How ask turns questions into SQL: zero-shot (the default) or decompose (LearNAT
-    /// sub-questions with executed sub-queries, for a model trained in that format).
-    #[arg(long, default_value = "zero-shot")]
-    strategy: String,
+    #[command(flatten)]
+    agent: AgentArgs,
     /// Never ask back; ask always answers.
     #[arg(long)]
     no_clarify: bool,
@@ -40,12 +35,12 @@ pub async fn run(args: McpArgs) -> Result<ExitCode> {
         .map(|argument| DatabaseSpec::parse(argument))
         .collect::<Result<Vec<_>, _>>()?;
     let strategy = build_strategy(
-        &args.strategy,
-        StrategyOptions::defaults_for(&args.strategy),
+        &args.agent.strategy,
+        StrategyOptions::defaults_for(&args.agent.strategy),
         None,
     )?;
     let options = McpOptions {
-        model_flag: args.model,
+        model_flag: args.agent.model,
         strategy,
         agent_options: AgentOptions {
             clarifier: ClarifierOptions {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::agent_args::AgentArgs;
 use anyhow::{Context, Result};
 use clap::Args;
 use learnat_agent::ChatModel;
@@ -22,14 +23,8 @@ pub struct ReplArgs {
     /// SQLite file (or, with the postgres feature, a postgres:// URL).
     #[arg(long)]
     db: String,
-    /// Model spec: gguf:PATH, gguf:NAME or openai:MODEL[@BASE_URL]. Default: $LEARNAT_MODEL,
-    /// the config file, else gguf:qwen2.5-coder-0.5b (`learnat model fetch qwen2.5-coder-0.5b`).
-    #[arg(long)]
-    model: Option<String>,
-    /// How questions become SQL: zero-shot (the default) or decompose (LearNAT
-    /// sub-questions with executed sub-queries, for a model trained in that format).
-    #[arg(long, default_value = "zero-shot")]
-    strategy: String,
+    #[command(flatten)]
+    agent: AgentArgs,
     /// Never ask back; always answer.
     #[arg(long)]
     no_clarify: bool,
@@ -48,8 +43,8 @@ pub struct ReplArgs {
 /// Run `learnat repl`.
 pub async fn run(args: ReplArgs) -> Result<ExitCode> {
     let strategy = build_strategy(
-        &args.strategy,
-        StrategyOptions::defaults_for(&args.strategy),
+        &args.agent.strategy,
+        StrategyOptions::defaults_for(&args.agent.strategy),
         None,
     )?;
     let database = open_database(&args.db).await?;
@@ -59,11 +54,11 @@ pub async fn run(args: ReplArgs) -> Result<ExitCode> {
     };
     eprintln!("opening the model…");
     let (model, spec, origin): (Arc<dyn ChatModel>, String, String) =
-        match open_chat_model(args.model.as_deref()).await {
+        match open_chat_model(args.agent.model.as_deref()).await {
             Ok(opened) => (opened.model, opened.spec, opened.origin),
             // The REPL still starts: :run and :schema need no model, and :model can open one.
             Err(error) => {
-                let (spec, origin) = chosen_spec(args.model.as_deref())
+                let (spec, origin) = chosen_spec(args.agent.model.as_deref())
                     .unwrap_or_else(|_| ("(none)".to_string(), "--model flag".to_string()));
                 eprintln!(
                     "warning: cannot open the model {spec} (from {origin}): {error}\n\
@@ -93,7 +88,7 @@ pub async fn run(args: ReplArgs) -> Result<ExitCode> {
          Ask a question in plain language, or type :help. Ctrl-D leaves.",
         args.db,
         agent.schema().tables.len(),
-        args.strategy
+        args.agent.strategy
     );
     let history_file = match (args.no_history, args.history) {
         (true, _) => None,

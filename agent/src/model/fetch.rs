@@ -402,24 +402,28 @@ pub struct FetchOptions {
     pub progress: bool,
 }
 
+/// The pip command line: `LEARNAT_PIP` split on whitespace, else `python3 -m pip`.
+pub fn pip_command() -> Vec<String> {
+    std::env::var("LEARNAT_PIP")
+        .ok()
+        .map(|command| {
+            command
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .filter(|words| !words.is_empty())
+        .unwrap_or_else(|| vec!["python3".into(), "-m".into(), "pip".into()])
+}
+
 impl FetchOptions {
     /// Options for `dir` and `source`, with the pip command from `LEARNAT_PIP` (split on
     /// whitespace) or `python3 -m pip`, and progress bars on.
     pub fn new(dir: PathBuf, source: FetchSource) -> FetchOptions {
-        let pip_command = std::env::var("LEARNAT_PIP")
-            .ok()
-            .map(|command| {
-                command
-                    .split_whitespace()
-                    .map(String::from)
-                    .collect::<Vec<_>>()
-            })
-            .filter(|words| !words.is_empty())
-            .unwrap_or_else(|| vec!["python3".into(), "-m".into(), "pip".into()]);
         FetchOptions {
             dir,
             source,
-            pip_command,
+            pip_command: pip_command(),
             progress: true,
         }
     }

