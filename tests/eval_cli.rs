@@ -227,6 +227,7 @@ fn gold_with(data: &Path, dir: &Path, replace: &[(usize, &[u8])]) -> PathBuf {
     for (index, text) in replace {
         lines[*index] = text.to_vec();
     }
+    std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("predictions.sql");
     let mut file = std::fs::File::create(&path).unwrap();
     for line in lines {
@@ -245,7 +246,6 @@ fn ten_runaway_queries_time_out_side_by_side() {
     let runaway: &[u8] =
         b"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r";
     let hung: Vec<(usize, &[u8])> = (0..10).map(|i| (i * 100, runaway)).collect();
-    std::fs::create_dir_all(temp.path().join("normal")).unwrap();
     let normal = gold_with(&data, &temp.path().join("normal"), &[]);
     let hanging = gold_with(&data, temp.path(), &hung);
     let arguments = [
