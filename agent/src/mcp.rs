@@ -536,8 +536,9 @@ impl McpServer {
             let respond = agent.respond_with(&mut session, &question, &options);
             tokio::pin!(respond, cancelled);
             tokio::select! {
-                turn = &mut respond => Some(turn),
+                biased;
                 () = &mut cancelled => None,
+                turn = &mut respond => Some(turn),
             }
         };
         match outcome {

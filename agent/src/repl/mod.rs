@@ -175,9 +175,11 @@ impl Repl {
         let outcome = {
             let respond = self.agent.respond_with(&mut self.session, &text, &options);
             tokio::pin!(respond, interrupt);
+            // Biased: an interrupt that is already there wins, before the turn runs a step.
             tokio::select! {
-                turn = &mut respond => Some(turn),
+                biased;
                 () = &mut interrupt => None,
+                turn = &mut respond => Some(turn),
             }
         };
         let out = |screen: &mut W, text: String| writeln!(screen, "{text}").map_err(screen_error);
@@ -231,11 +233,12 @@ impl Repl {
                 let run = self.agent.run_sql(&sql);
                 tokio::pin!(run, interrupt);
                 tokio::select! {
+                    biased;
+                    () = &mut interrupt => CANCELLED_LINE.to_string(),
                     result = &mut run => match result {
                         Ok(result) => render_table(&result),
                         Err(error) => format!("error: {}", one_line(&error)),
                     },
-                    () = &mut interrupt => CANCELLED_LINE.to_string(),
                 }
             }
             ReplCommand::Model(None) => self.model_text(),
@@ -243,6 +246,8 @@ impl Repl {
                 let open = open_spec(&spec, ":model command".to_string());
                 tokio::pin!(open, interrupt);
                 tokio::select! {
+                    biased;
+                    () = &mut interrupt => CANCELLED_LINE.to_string(),
                     opened = &mut open => match opened {
                         Ok(opened) => {
                             self.agent.set_model(opened.model);
@@ -256,7 +261,6 @@ impl Repl {
                             self.model_spec
                         ),
                     },
-                    () = &mut interrupt => CANCELLED_LINE.to_string(),
                 }
             }
             ReplCommand::Reset => {
