@@ -140,8 +140,12 @@ impl PostgresDatabase {
         )
         .await;
         match outcome {
-            Ok(result) => {
-                self.checkin(client).await;
+            Ok((result, clean)) => {
+                // A connection whose rollback failed may still be inside an aborted
+                // transaction, where every later statement would fail: never reuse it.
+                if clean {
+                    self.checkin(client).await;
+                }
                 result
             }
             Err(_elapsed) => {
@@ -172,20 +176,19 @@ impl Database for PostgresDatabase {
     }
 }
 
-/// One statement in a READ ONLY transaction that is always rolled back.
+/// One statement in a READ ONLY transaction that is always rolled back. The flag says whether
+/// the rollback went through, so the connection is back outside any transaction.
 async fn run_read_only(
     client: &mut Client,
     sql: &str,
     statement: &sqlparser::ast::Statement,
     options: &ExecOptions,
-) -> ToolsResult<QueryResult> {
+) -> (ToolsResult<QueryResult>, bool) {
     let start = Instant::now();
-    let transaction = client
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .await
-        .map_err(|error| query_error(&error, options))?;
+    let transaction = match client.build_transaction().read_only(true).start().await {
+        Ok(transaction) => transaction,
+        Err(error) => return (Err(query_error(&error, options)), false),
+    };
     let timeout_ms = options.timeout.as_millis().max(1);
     let result = async {
         transaction
@@ -215,14 +218,17 @@ async fn run_read_only(
     .await;
     // Always roll back, also after an error (the transaction is then aborted anyway).
     let rolled_back = transaction.rollback().await;
-    let (columns, (rows, truncated)) = result.map_err(|error| query_error(&error, options))?;
-    rolled_back.map_err(|error| query_error(&error, options))?;
-    Ok(QueryResult {
-        columns,
-        rows,
-        elapsed: start.elapsed(),
-        truncated,
-    })
+    let clean = rolled_back.is_ok();
+    let outcome = match (result, rolled_back) {
+        (Err(error), _) | (Ok(_), Err(error)) => Err(query_error(&error, options)),
+        (Ok((columns, (rows, truncated))), Ok(())) => Ok(QueryResult {
+            columns,
+            rows,
+            elapsed: start.elapsed(),
+            truncated,
+        }),
+    };
+    (outcome, clean)
 }
 
 /// Fetch through a portal, at most `max_rows` rows and `max_result_bytes` bytes.
