@@ -31,14 +31,27 @@ import llama_cpp
 from llama_cpp import Llama
 
 
+def peak_rss_bytes():
+    """VmHWM of this process. Not getrusage: Linux carries the parent's peak across fork and
+    exec into ru_maxrss, so the child would report at least learnat's own peak."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def main():
     request = json.load(sys.stdin)
     threads = int(request["threads"])
     started = time.perf_counter()
+    context = int(request.get("context", 1024))
     llm = Llama(
         model_path=request["model"],
-        n_ctx=int(request.get("context", 1024)),
-        n_batch=512,
+        n_ctx=context,
+        # Without logits_all, llama-cpp-python keeps n_batch rows of scores and indexes them by
+        # position, so n_batch must cover the whole context; n_ubatch is the compute batch.
+        n_batch=context,
         n_ubatch=512,
         n_threads=threads,
         n_threads_batch=threads,
@@ -88,7 +101,7 @@ def main():
             llm.eval([token])
         answer["greedy"].append(out)
 
-    answer["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    answer["peak_rss_bytes"] = peak_rss_bytes()
     json.dump(answer, sys.stdout)
     sys.stdout.write("\n")
 

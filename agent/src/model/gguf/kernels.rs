@@ -70,6 +70,26 @@ impl KernelWeights {
         })
     }
 
+    /// Rows `ids` dequantized to f32, one after another (`ids.len() × columns`): an embedding
+    /// lookup, so that a table tied to the output head is held once.
+    pub fn dequantize_rows(&self, ids: &[u32]) -> candle_core::Result<Vec<f32>> {
+        let row_bytes = row_bytes(self.dtype, self.columns);
+        let mut out = Vec::with_capacity(ids.len() * self.columns);
+        let mut values = [0i8; BLOCK];
+        for &id in ids {
+            let id = id as usize;
+            if id >= self.rows {
+                candle_core::bail!("token id {id} is outside the table of {} rows", self.rows);
+            }
+            let row = &self.data[id * row_bytes..(id + 1) * row_bytes];
+            for block in 0..self.columns / BLOCK {
+                let scale = unpack_block_scalar(self.dtype, row, block, &mut values);
+                out.extend(values.iter().map(|&v| scale * f32::from(v)));
+            }
+        }
+        Ok(out)
+    }
+
     /// `output[r][o] = Σ_c input[r][c] · W[o][c]` for `input` of `rows × columns` f32.
     pub fn matmul(&self, input: &[f32], input_rows: usize) -> Vec<f32> {
         let activations = QuantizedActivations::new(input, input_rows, self.columns);
@@ -566,6 +586,28 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Embedding lookups from the kernel's blocks equal candle's dequantization exactly.
+    #[test]
+    fn rows_dequantize_exactly_like_candle() {
+        for dtype in [GgmlDType::Q8_0, GgmlDType::Q5_0] {
+            let weight = QTensor::quantize(&random(40, 96, 7), dtype).unwrap();
+            let dense = weight.dequantize(&Device::Cpu).unwrap();
+            let data = weight.data().unwrap().into_owned();
+            let kernel = KernelWeights::new(dtype, 40, 96, data).unwrap();
+            let ids = [3u32, 0, 39, 3];
+            let ours = kernel.dequantize_rows(&ids).unwrap();
+            for (slot, &id) in ids.iter().enumerate() {
+                let expected: Vec<f32> = dense.get(id as usize).unwrap().to_vec1().unwrap();
+                assert_eq!(
+                    &ours[slot * 96..(slot + 1) * 96],
+                    &expected[..],
+                    "{dtype:?}"
+                );
+            }
+            assert!(kernel.dequantize_rows(&[40]).is_err());
         }
     }
 

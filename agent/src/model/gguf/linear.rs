@@ -72,6 +72,17 @@ impl QuantLinear {
         }
     }
 
+    /// Rows `ids` of the weight as f32 `(ids.len(), in_features)`, when learnat's kernel holds
+    /// it (the output head tied to the token embedding); `None` on candle's path.
+    pub fn lookup_rows(&self, ids: &[u32], device: &Device) -> Option<candle_core::Result<Tensor>> {
+        let kernel = self.kernel.as_ref()?;
+        Some(
+            kernel
+                .dequantize_rows(ids)
+                .and_then(|values| Tensor::from_vec(values, (ids.len(), self.in_features), device)),
+        )
+    }
+
     /// Output width.
     pub fn out_features(&self) -> usize {
         self.out_features

@@ -94,6 +94,9 @@ pub struct GgufOptions {
     /// Use learnat's CPU kernels where they exist (true by default); false runs every matrix
     /// product through candle's `QMatMul`, for comparisons.
     pub learnat_kernels: bool,
+    /// Prompt tokens per forward pass when a prompt is prefilled for generation (llama.cpp's
+    /// micro-batch): smaller chunks hold fewer activations at once.
+    pub prefill_chunk: usize,
 }
 
 impl Default for GgufOptions {
@@ -104,9 +107,13 @@ impl Default for GgufOptions {
             context_length: None,
             seed: None,
             learnat_kernels: true,
+            prefill_chunk: DEFAULT_PREFILL_CHUNK,
         }
     }
 }
+
+/// Prompt tokens per forward pass when prefilling for generation, unless the options say.
+pub const DEFAULT_PREFILL_CHUNK: usize = 256;
 
 /// The default context cap when the caller sets none and the model was trained for more:
 /// enough for long agent conversations while keeping the KV cache bounded.
@@ -255,6 +262,10 @@ impl GgufModel {
             .min(config.trained_context_length)
             .max(1);
         let device = select_device(options.device, path)?;
+        // The metadata (vocabulary and merges as GGUF values) is no longer needed once the
+        // tokenizer, config and template are built: free it before the weights are read.
+        let mut content = content;
+        content.metadata = Default::default();
         let transformer = Transformer::load(
             &content,
             &mut reader,
@@ -289,6 +300,7 @@ impl GgufModel {
             tokenizer: tokenizer.clone(),
             end_of_turn: tokenizer.end_of_turn_ids(),
             seed_override: options.seed,
+            prefill_chunk: options.prefill_chunk.max(1),
         };
         // The model's own pool: its threads run the kernels and candle's rayon-parallel ops.
         // The worker loop runs on one of them, so it takes part in the work it splits.
@@ -478,6 +490,7 @@ struct Worker {
     tokenizer: Arc<GgufTokenizer>,
     end_of_turn: Vec<u32>,
     seed_override: Option<u64>,
+    prefill_chunk: usize,
 }
 
 impl Worker {
@@ -546,11 +559,22 @@ impl Worker {
     ) -> AgentResult<(Vec<Vec<f32>>, usize)> {
         let reusable = self.cache.common_prefix_len(tokens).min(from);
         self.cache.truncate(reusable);
-        let logits = self
-            .transformer
-            .forward(&tokens[reusable..], &mut self.cache, rows)
-            .and_then(|logits| logits.to_vec2::<f32>())
-            .map_err(|e| self.error(format!("forward pass failed: {e}")))?;
+        let fresh = &tokens[reusable..];
+        // A long prompt for generation runs in chunks, which bounds the activations (attention
+        // scores grow with chunk × context) without changing the result; scoring needs the
+        // logits of every row, so it runs in one pass.
+        let chunks: Vec<&[u32]> = match rows {
+            LogitRows::Last => fresh.chunks(self.prefill_chunk).collect(),
+            LogitRows::All => vec![fresh],
+        };
+        let mut logits = Vec::new();
+        for chunk in chunks {
+            logits = self
+                .transformer
+                .forward(chunk, &mut self.cache, rows)
+                .and_then(|logits| logits.to_vec2::<f32>())
+                .map_err(|e| self.error(format!("forward pass failed: {e}")))?;
+        }
         Ok((logits, reusable))
     }
 

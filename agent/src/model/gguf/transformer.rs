@@ -46,8 +46,10 @@ struct Layer {
 #[derive(Debug)]
 pub struct Transformer {
     config: ModelConfig,
-    /// `token_embd`, kept quantized: rows are dequantized on lookup.
-    token_embedding: Arc<QTensor>,
+    /// `token_embd`, kept quantized: rows are dequantized on lookup. `None` when the table is
+    /// tied to the output head and learnat's kernel holds it: lookups read the head's blocks,
+    /// so the table is in memory once.
+    token_embedding: Option<Arc<QTensor>>,
     layers: Vec<Layer>,
     output_norm: Tensor,
     output: QuantLinear,
@@ -94,12 +96,17 @@ impl Transformer {
                 config.embedding_length
             ));
         }
-        let output = if has("output.weight") {
-            linear(tensor("output.weight")?, "output.weight")?
+        let (output, token_embedding) = if has("output.weight") {
+            (
+                linear(tensor("output.weight")?, "output.weight")?,
+                Some(token_embedding),
+            )
         } else {
-            // Tied embeddings (SmolLM2): the output head reuses token_embd.
-            QuantLinear::new(token_embedding.clone(), use_kernels)
-                .map_err(|e| format!("token_embd.weight as output head: {e}"))?
+            // Tied embeddings (Qwen2.5-0.5B, SmolLM2): the output head reuses token_embd.
+            let output = QuantLinear::new(token_embedding.clone(), use_kernels)
+                .map_err(|e| format!("token_embd.weight as output head: {e}"))?;
+            let table = (output.path() == super::MatmulPath::Candle).then_some(token_embedding);
+            (output, table)
         };
         let output_norm = dense(tensor("output_norm.weight")?, "output_norm.weight")?;
 
@@ -220,7 +227,14 @@ impl Transformer {
             );
         }
         let ids = Tensor::new(tokens, &self.device)?;
-        let mut hidden = self.token_embedding.embedding(&ids)?.to_dtype(DType::F32)?;
+        let embedded = match &self.token_embedding {
+            Some(table) => table.embedding(&ids)?,
+            None => match self.output.lookup_rows(tokens, &self.device) {
+                Some(rows) => rows?,
+                None => candle_core::bail!("the tied token embedding has no weights"),
+            },
+        };
+        let mut hidden = embedded.to_dtype(DType::F32)?;
         let mask = if seq_len > 1 {
             Some(causal_mask(seq_len, position, &self.device)?)
         } else {
