@@ -62,8 +62,9 @@ fn loads_both_families_with_their_shapes_and_tokenizers() {
         assert_eq!(model.config().layers, 2);
         assert_eq!(model.context_length(), TINY_CONTEXT);
         let summary = model.weight_summary();
+        // Q8_0 and Q5_0 have kernels; the K-quants are re-quantized to Q8_0 for them.
         assert!(summary.learnat_kernel_matrices > 0, "{summary:?}");
-        assert!(summary.candle_matrices > 0, "{summary:?}");
+        assert_eq!(summary.candle_matrices, 0, "{summary:?}");
         let tokenizer = model.tokenizer();
         // The merges build "SELECT" and " users"; specials are matched inline.
         let ids = tokenizer

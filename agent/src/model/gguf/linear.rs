@@ -3,8 +3,9 @@
 //!
 //! [`QuantLinear::forward`] computes `x · Wᵀ` for activations `x` of shape `(rows, in)` and a
 //! weight `W` of shape `(out, in)` stored in a GGUF quantization. On the CPU, weights whose type
-//! has a kernel in [`super::kernels`] (Q8_0, Q5_0, Q4_K, Q6_K) go through it; every other case
-//! (other types, CUDA) goes through candle's `QMatMul`.
+//! has a kernel in [`super::kernels`] (Q8_0, Q5_0) go through it, and K-quants (Q4_K, Q5_K,
+//! Q6_K) too after a one-time re-quantization to Q8_0; every other case (other types, CUDA)
+//! goes through candle's `QMatMul`.
 
 use std::sync::Arc;
 
@@ -12,6 +13,13 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 
 use super::kernels::{self, KernelWeights};
+
+/// True for the K-quant types that go through learnat's Q8_0 kernel after re-quantization
+/// (4.5 to 6.6 bits a weight become 8.5: a few percent of a Q4_K_M model's size).
+fn requantized_to_q8_0(dtype: GgmlDType, columns: usize) -> bool {
+    matches!(dtype, GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K)
+        && kernels::supports(GgmlDType::Q8_0, columns)
+}
 
 /// A weight matrix `(out_features, in_features)` in a quantized format.
 #[derive(Debug)]
@@ -41,16 +49,40 @@ impl QuantLinear {
         let (out_features, in_features) = weight.shape().dims2()?;
         let dtype = weight.dtype();
         let on_cpu = matches!(weight.device(), Device::Cpu);
-        if use_kernels && on_cpu && kernels::supports(dtype, in_features) {
-            let data = weight.data()?;
-            let kernel = KernelWeights::new(dtype, out_features, in_features, data.into_owned())?;
-            return Ok(QuantLinear {
-                candle: None,
-                kernel: Some(Arc::new(kernel)),
-                out_features,
-                in_features,
-                dtype,
-            });
+        if use_kernels && on_cpu {
+            let kernel = if kernels::supports(dtype, in_features) {
+                let data = weight.data()?;
+                Some(KernelWeights::new(
+                    dtype,
+                    out_features,
+                    in_features,
+                    data.into_owned(),
+                )?)
+            } else if requantized_to_q8_0(dtype, in_features) {
+                // K-quant matrices (the 0.5B's ffn_down) are re-quantized once to Q8_0, whose
+                // error is far below the K-quant's own, and then share the Q8_0 kernel: candle's
+                // path would keep a repacked second copy and run slower.
+                let dense = weight.dequantize(&Device::Cpu)?;
+                let requantized = QTensor::quantize(&dense, GgmlDType::Q8_0)?;
+                let data = requantized.data()?.into_owned();
+                Some(KernelWeights::new(
+                    GgmlDType::Q8_0,
+                    out_features,
+                    in_features,
+                    data,
+                )?)
+            } else {
+                None
+            };
+            if let Some(kernel) = kernel {
+                return Ok(QuantLinear {
+                    candle: None,
+                    kernel: Some(Arc::new(kernel)),
+                    out_features,
+                    in_features,
+                    dtype,
+                });
+            }
         }
         Ok(QuantLinear {
             candle: Some(QMatMul::from_arc(weight)?),
