@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 
+
 use crate::task::InteractiveTask;
 
 /// Tokens per fragment: three catches `age > 30` or `ORDER BY name` without flagging a
@@ -64,13 +65,15 @@ pub fn leaked_fragments(reply: &str, task: &InteractiveTask, allowed: &[&str]) -
     if let Some(follow_up) = &task.follow_up {
         gold.extend(ngrams(&sql_tokens(&follow_up.sol_sql)));
     }
-    let permitted: HashSet<Vec<String>> = allowed
-        .iter()
-        .flat_map(|snippet| ngrams(&sql_tokens(snippet)))
-        .collect();
-    let mut leaks: Vec<String> = ngrams(&sql_tokens(reply))
+    // The allowed snippets are cut out first (a separator stands in for each), so a fragment
+    // that straddles a snippet and the words around it counts only for what lies outside.
+    let mut rest = reply.to_string();
+    for snippet in allowed.iter().filter(|s| !s.is_empty()) {
+        rest = rest.replace(snippet, " \u{1} ");
+    }
+    let mut leaks: Vec<String> = ngrams(&sql_tokens(&rest))
         .into_iter()
-        .filter(|fragment| gold.contains(fragment) && !permitted.contains(fragment))
+        .filter(|fragment| gold.contains(fragment))
         .map(|fragment| fragment.join(" "))
         .collect();
     leaks.sort();

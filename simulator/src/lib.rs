@@ -22,7 +22,11 @@ pub mod error;
 pub mod leak;
 pub mod learnat_agent;
 pub mod protocol;
+pub mod replay;
+pub mod report;
+pub mod run;
 pub mod scoring;
+pub mod spider_build;
 pub mod task;
 pub mod user_sim;
 
