@@ -9,7 +9,6 @@
 
 use std::collections::HashSet;
 
-
 use crate::task::InteractiveTask;
 
 /// Tokens per fragment: three catches `age > 30` or `ORDER BY name` without flagging a
@@ -111,11 +110,7 @@ mod tests {
 
     #[test]
     fn other_gold_fragments_are_leaks() {
-        let leaks = leaked_fragments(
-            "I mean age > 30, and sort with ORDER BY name",
-            &task(),
-            &[],
-        );
+        let leaks = leaked_fragments("I mean age > 30, and sort with ORDER BY name", &task(), &[]);
         assert!(leaks.contains(&"age > 30".to_string()), "{leaks:?}");
         assert!(leaks.contains(&"order by name".to_string()), "{leaks:?}");
     }

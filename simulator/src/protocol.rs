@@ -46,8 +46,7 @@ const MAX_MOVES: usize = 40;
 pub const DEBUG_FEEDBACK: &str =
     "That result is not what I need. Please check your SQL and try again.";
 /// What the user says when the clarification budget is spent.
-pub const BUDGET_SPENT_REPLY: &str =
-    "I can't answer more questions now; please submit your SQL.";
+pub const BUDGET_SPENT_REPLY: &str = "I can't answer more questions now; please submit your SQL.";
 
 /// The protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -228,7 +227,11 @@ pub enum Event {
         output: String,
     },
     /// A move the protocol does not accept.
-    Invalid { phase: u8, reason: String, cost: f64 },
+    Invalid {
+        phase: u8,
+        reason: String,
+        cost: f64,
+    },
     /// The episode ended.
     End { reason: String },
 }
@@ -281,8 +284,7 @@ pub fn score_events(mode: Mode, events: &[Event], has_follow_up: bool) -> Episod
         }
     };
     let first = phase(1, FIRST_PHASE_REWARD, FIRST_PHASE_DEBUG_REWARD);
-    let follow_up =
-        has_follow_up.then(|| phase(2, FOLLOW_UP_REWARD, FOLLOW_UP_DEBUG_REWARD));
+    let follow_up = has_follow_up.then(|| phase(2, FOLLOW_UP_REWARD, FOLLOW_UP_DEBUG_REWARD));
     EpisodeScore {
         first,
         follow_up,
@@ -726,16 +728,29 @@ mod tests {
 
     #[test]
     fn c_interact_rewards_first_try_and_debug() {
-        let score = score_events(Mode::CInteract, &[submit(1, 0, true), submit(2, 0, true)], true);
+        let score = score_events(
+            Mode::CInteract,
+            &[submit(1, 0, true), submit(2, 0, true)],
+            true,
+        );
         assert!((score.reward - 1.0).abs() < 1e-9);
         let score = score_events(
             Mode::CInteract,
-            &[submit(1, 0, false), submit(1, 1, true), submit(2, 0, false), submit(2, 1, true)],
+            &[
+                submit(1, 0, false),
+                submit(1, 1, true),
+                submit(2, 0, false),
+                submit(2, 1, true),
+            ],
             true,
         );
         assert!((score.reward - 0.7).abs() < 1e-9, "{score:?}");
         assert_eq!(score.first.attempt, Some(1));
-        let score = score_events(Mode::CInteract, &[submit(1, 0, false), submit(1, 1, false)], true);
+        let score = score_events(
+            Mode::CInteract,
+            &[submit(1, 0, false), submit(1, 1, false)],
+            true,
+        );
         assert_eq!(score.reward, 0.0);
         assert_eq!(score.follow_up.map(|p| p.solved), Some(false));
     }
@@ -764,10 +779,23 @@ mod tests {
         assert_eq!(clarification_budget(&task, DEFAULT_PATIENCE), 5);
         assert_eq!(action_budget(&task, DEFAULT_PATIENCE), 13.0);
         let costs = ActionCosts::default();
-        assert_eq!(costs.of(&AgentMove::Ask { question: String::new() }), 2.0);
-        assert_eq!(costs.of(&AgentMove::Invalid { reason: String::new() }), 0.2);
         assert_eq!(
-            costs.of(&AgentMove::ColumnMeaning { table: String::new(), column: String::new() }),
+            costs.of(&AgentMove::Ask {
+                question: String::new()
+            }),
+            2.0
+        );
+        assert_eq!(
+            costs.of(&AgentMove::Invalid {
+                reason: String::new()
+            }),
+            0.2
+        );
+        assert_eq!(
+            costs.of(&AgentMove::ColumnMeaning {
+                table: String::new(),
+                column: String::new()
+            }),
             0.5
         );
     }

@@ -35,14 +35,32 @@ pub fn markdown(info: &RunInfo, summary: &Summary) -> String {
     );
     let _ = writeln!(text, "| metric | value |\n|---|---|");
     let rows = [
-        ("SR (first question)", format!("{:.1}%", 100.0 * summary.sr_first)),
-        ("SR (follow-up)", format!("{:.1}%", 100.0 * summary.sr_follow_up)),
+        (
+            "SR (first question)",
+            format!("{:.1}%", 100.0 * summary.sr_first),
+        ),
+        (
+            "SR (follow-up)",
+            format!("{:.1}%", 100.0 * summary.sr_follow_up),
+        ),
         ("NR", format!("{:.2}", summary.nr)),
-        ("solved at the first try / after debug", format!("{} / {}", summary.first_try, summary.after_debug)),
-        ("tasks with a question asked", summary.tasks_with_asks.to_string()),
-        ("questions per task", format!("{:.2}", summary.asks_per_task)),
+        (
+            "solved at the first try / after debug",
+            format!("{} / {}", summary.first_try, summary.after_debug),
+        ),
+        (
+            "tasks with a question asked",
+            summary.tasks_with_asks.to_string(),
+        ),
+        (
+            "questions per task",
+            format!("{:.2}", summary.asks_per_task),
+        ),
         ("agent errors", summary.errors.to_string()),
-        ("seconds per task", format!("{:.1}", summary.seconds_per_task)),
+        (
+            "seconds per task",
+            format!("{:.1}", summary.seconds_per_task),
+        ),
     ];
     for (name, value) in rows {
         let _ = writeln!(text, "| {name} | {value} |");
@@ -51,14 +69,20 @@ pub fn markdown(info: &RunInfo, summary: &Summary) -> String {
 }
 
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The HTML page of one run: the summary and a row per task, with a reward bar.
 pub fn html(info: &RunInfo, summary: &Summary, outcomes: &[TaskOutcome]) -> String {
     let mut rows = String::new();
     for o in outcomes {
-        let share = if o.max_reward > 0.0 { o.score.reward / o.max_reward } else { 0.0 };
+        let share = if o.max_reward > 0.0 {
+            o.score.reward / o.max_reward
+        } else {
+            0.0
+        };
         let _ = write!(
             rows,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
@@ -166,7 +190,10 @@ pub fn comparison_markdown(mode: &str, runs: &[(String, Summary)]) -> String {
         let _ = writeln!(
             text,
             "\nGap closed by asking, (clarify − no-ask) / (oracle − no-ask) in NR: {}",
-            gap_closed(c, n, o).map_or("n/a (the oracle is no better than no-ask)".to_string(), |g| format!("{:.0}%", 100.0 * g))
+            gap_closed(c, n, o).map_or(
+                "n/a (the oracle is no better than no-ask)".to_string(),
+                |g| format!("{:.0}%", 100.0 * g)
+            )
         );
     }
     text

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{SimResult, SimulatorError};
-use crate::protocol::{ActionCosts, EpisodeSetup, InteractiveAgent, Mode, TaskOutcome, run_episode};
+use crate::protocol::{
+    ActionCosts, EpisodeSetup, InteractiveAgent, Mode, TaskOutcome, run_episode,
+};
 use crate::scoring::GoldChecker;
 use crate::task::InteractiveTask;
 use crate::user_sim::UserSimulator;
@@ -82,10 +84,7 @@ pub struct Summary {
 /// The summary of `outcomes`.
 pub fn summarise(outcomes: &[TaskOutcome]) -> Summary {
     let n = outcomes.len().max(1) as f64;
-    let with_follow_up: Vec<_> = outcomes
-        .iter()
-        .filter_map(|o| o.score.follow_up)
-        .collect();
+    let with_follow_up: Vec<_> = outcomes.iter().filter_map(|o| o.score.follow_up).collect();
     let reward: f64 = outcomes.iter().map(|o| o.score.reward).sum();
     let available: f64 = outcomes.iter().map(|o| o.max_reward).sum();
     let mut parsed = HashMap::new();
@@ -106,8 +105,7 @@ pub fn summarise(outcomes: &[TaskOutcome]) -> Summary {
         sr_follow_up: if with_follow_up.is_empty() {
             0.0
         } else {
-            with_follow_up.iter().filter(|p| p.solved).count() as f64
-                / with_follow_up.len() as f64
+            with_follow_up.iter().filter(|p| p.solved).count() as f64 / with_follow_up.len() as f64
         },
         nr: if available > 0.0 {
             100.0 * reward / available

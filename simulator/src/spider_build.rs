@@ -170,9 +170,7 @@ fn find_phrase(text: &str, phrase: &str) -> Option<(usize, usize)> {
     let hits: Vec<usize> = lower
         .match_indices(&needle)
         .map(|(i, _)| i)
-        .filter(|&i| {
-            (i == 0 || boundary(i - 1)) && boundary(i + needle.len())
-        })
+        .filter(|&i| (i == 0 || boundary(i - 1)) && boundary(i + needle.len()))
         .collect();
     match hits.as_slice() {
         [start] => Some((*start, *start + needle.len())),
@@ -187,7 +185,13 @@ fn replace_span(text: &str, (start, end): (usize, usize), with: &str) -> String 
 
 fn tidy(text: &str) -> String {
     let mut out = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    for (from, to) in [(" ,", ","), (" .", "."), (" ?", "?"), ("( ", "("), (" )", ")")] {
+    for (from, to) in [
+        (" ,", ","),
+        (" .", "."),
+        (" ?", "?"),
+        ("( ", "("),
+        (" )", ")"),
+    ] {
         out = out.replace(from, to);
     }
     out
@@ -259,12 +263,17 @@ fn comparisons(query: &Query) -> (Vec<Comparison>, Vec<Equality>) {
 
 fn limit_of(query: &Query) -> Option<(String, u64)> {
     match &query.limit_clause {
-        Some(clause @ LimitClause::LimitOffset {
-            limit: Some(Expr::Value(value)),
-            offset: None,
-            limit_by,
-        }) if limit_by.is_empty() => match &value.value {
-            Value::Number(n, _) => n.parse().ok().map(|n| (clause.to_string().trim().to_string(), n)),
+        Some(
+            clause @ LimitClause::LimitOffset {
+                limit: Some(Expr::Value(value)),
+                offset: None,
+                limit_by,
+            },
+        ) if limit_by.is_empty() => match &value.value {
+            Value::Number(n, _) => n
+                .parse()
+                .ok()
+                .map(|n| (clause.to_string().trim().to_string(), n)),
             _ => None,
         },
         _ => None,
@@ -356,11 +365,7 @@ fn threshold_candidates(question: &str, query: &Query, out: &mut Vec<Candidate>)
                 critical: Vec::new(),
                 knowledge: vec![KnowledgeAmbiguity {
                     term: term.clone(),
-                    description: format!(
-                        "{} is {}.",
-                        capitalise(&term),
-                        comparison.number
-                    ),
+                    description: format!("{} is {}.", capitalise(&term), comparison.number),
                     sql_snippet: comparison.snippet.clone(),
                 }],
                 hidden: comparison.number.clone(),
@@ -391,7 +396,10 @@ fn limit_candidate(question: &str, query: &Query, out: &mut Vec<Candidate>) {
     }
     let spelled = [
         n.to_string(),
-        NUMBER_WORDS.get(n as usize).map(|w| w.to_string()).unwrap_or_default(),
+        NUMBER_WORDS
+            .get(n as usize)
+            .map(|w| w.to_string())
+            .unwrap_or_default(),
     ];
     for number in spelled.iter().filter(|s| !s.is_empty()) {
         let Some(span) = find_phrase(question, number) else {
@@ -451,7 +459,12 @@ fn sort_candidate(question: &str, query: &Query, out: &mut Vec<Candidate>) {
         out.push(Candidate {
             rewrite: Rewrite::MaskedSort,
             amb_user_query: amb,
-            critical: vec![ambiguity("sort direction", &snippet, true, "sort_ambiguity")],
+            critical: vec![ambiguity(
+                "sort direction",
+                &snippet,
+                true,
+                "sort_ambiguity",
+            )],
             knowledge: Vec::new(),
             hidden: "descending".into(),
         });
@@ -480,7 +493,12 @@ fn value_candidate(question: &str, query: &Query, out: &mut Vec<Candidate>) {
         out.push(Candidate {
             rewrite: Rewrite::VagueValue,
             amb_user_query: replace_span(question, span, &term),
-            critical: vec![ambiguity(&term, &equality.snippet, false, "value_ambiguity")],
+            critical: vec![ambiguity(
+                &term,
+                &equality.snippet,
+                false,
+                "value_ambiguity",
+            )],
             knowledge: Vec::new(),
             hidden: equality.value.clone(),
         });
@@ -509,7 +527,10 @@ fn follow_up(query: &Query, sol_sql: &str, rows: usize) -> Option<FollowUp> {
     {
         let mut first = query.clone();
         if let Some(LimitClause::LimitOffset { limit, .. }) = &mut first.limit_clause {
-            *limit = Some(Expr::value(sqlparser::ast::Value::Number("1".into(), false)));
+            *limit = Some(Expr::value(sqlparser::ast::Value::Number(
+                "1".into(),
+                false,
+            )));
         }
         return Some(FollowUp {
             query: "And only the first one?".into(),
@@ -612,7 +633,9 @@ async fn derive_task(
     databases: &TaskDatabases,
     rng: &mut ChaCha8Rng,
 ) -> Result<InteractiveTask, &'static str> {
-    let database = databases.open(&example.db_id).map_err(|_| "database missing")?;
+    let database = databases
+        .open(&example.db_id)
+        .map_err(|_| "database missing")?;
     let query = parse_query(&example.query, Dialect::Sqlite).map_err(|_| "gold does not parse")?;
     let question = tidy(&example.question);
     let mut candidates = Vec::new();
@@ -665,10 +688,7 @@ async fn derive_task(
             return Err("the limit cuts no rows");
         }
     }
-    let source = format!(
-        "spider {split} #{index}: {}",
-        candidate.rewrite.name()
-    );
+    let source = format!("spider {split} #{index}: {}", candidate.rewrite.name());
     let task = InteractiveTask {
         instance_id: format!("spider_{split}_{index:04}"),
         db_id: example.db_id.clone(),
@@ -754,7 +774,10 @@ mod tests {
             &mut out,
         );
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].amb_user_query, "Which courses have several students?");
+        assert_eq!(
+            out[0].amb_user_query,
+            "Which courses have several students?"
+        );
         assert_eq!(out[0].critical[0].sql_snippet, "COUNT(*) > 2");
     }
 
@@ -783,7 +806,10 @@ mod tests {
             &query("SELECT count(*) FROM singer WHERE country = 'France'"),
             &mut out,
         );
-        assert_eq!(out[2].amb_user_query, "How many singers are from a certain country?");
+        assert_eq!(
+            out[2].amb_user_query,
+            "How many singers are from a certain country?"
+        );
         assert_eq!(out[2].critical[0].sql_snippet, "country = 'France'");
     }
 }

@@ -100,7 +100,15 @@ impl InteractiveTask {
     pub fn ambiguities(&self) -> Vec<AnnotatedAmbiguity> {
         let user = |group: &'static str, list: &[Ambiguity]| {
             list.iter()
-                .map(|a| (group, a.term.clone(), a.sql_snippet.clone(), None, a.kind.clone()))
+                .map(|a| {
+                    (
+                        group,
+                        a.term.clone(),
+                        a.sql_snippet.clone(),
+                        None,
+                        a.kind.clone(),
+                    )
+                })
                 .collect::<Vec<_>>()
         };
         let mut all = user("critical", &self.user_query_ambiguity.critical_ambiguity);
@@ -283,7 +291,11 @@ fn check_snippet(
     snippet: &str,
 ) -> SimResult<()> {
     if term.trim().is_empty() {
-        return Err(invalid(task, field, "an ambiguity has an empty term".into()));
+        return Err(invalid(
+            task,
+            field,
+            "an ambiguity has an empty term".into(),
+        ));
     }
     if snippet.trim().is_empty() {
         return Err(invalid(
@@ -403,13 +415,15 @@ impl TaskDatabases {
         if let Some(db) = self.lock().get(db_id) {
             return Ok(Arc::clone(db));
         }
-        let path = self.path_of(db_id).ok_or_else(|| SimulatorError::InvalidInput {
-            message: format!(
-                "the database '{db_id}' is not in {} (expected {db_id}/{db_id}.sqlite; pass \
+        let path = self
+            .path_of(db_id)
+            .ok_or_else(|| SimulatorError::InvalidInput {
+                message: format!(
+                    "the database '{db_id}' is not in {} (expected {db_id}/{db_id}.sqlite; pass \
                  --databases with the folder that holds it)",
-                self.root.display()
-            ),
-        })?;
+                    self.root.display()
+                ),
+            })?;
         let db = Arc::new(SqliteDatabase::open(&path)?);
         self.lock().insert(db_id.to_string(), Arc::clone(&db));
         Ok(db)

@@ -249,8 +249,7 @@ impl RuleParser {
                 };
             }
         }
-        let term_score =
-            |a: &AnnotatedAmbiguity| overlap(&content_words(&a.term), &question_words);
+        let term_score = |a: &AnnotatedAmbiguity| overlap(&content_words(&a.term), &question_words);
         match best(&term_score) {
             Some((_, index)) => amb(index),
             None => UserAction::unanswerable("rule"),
@@ -319,7 +318,11 @@ impl LlmParser {
             "UNA" => return Some((ActionKind::Una, None)),
             _ => return None,
         };
-        let number: usize = words.next()?.trim_matches(|c: char| !c.is_ascii_digit()).parse().ok()?;
+        let number: usize = words
+            .next()?
+            .trim_matches(|c: char| !c.is_ascii_digit())
+            .parse()
+            .ok()?;
         (1..=count)
             .contains(&number)
             .then_some((kind, Some(number - 1)))

@@ -70,7 +70,9 @@ async fn the_spider_set_is_large_spread_checked_and_never_leaks() {
         eprintln!("skipping: no Spider data in {}", spider.display());
         return;
     }
-    let (tasks, summary) = build_spider_tasks(&BuildOptions::new(&spider)).await.unwrap();
+    let (tasks, summary) = build_spider_tasks(&BuildOptions::new(&spider))
+        .await
+        .unwrap();
     eprintln!("{summary:?}");
     assert!(tasks.len() >= 300, "{} tasks", tasks.len());
     let databases: HashSet<&str> = tasks.iter().map(|t| t.db_id.as_str()).collect();
@@ -86,17 +88,26 @@ async fn the_spider_set_is_large_spread_checked_and_never_leaks() {
         .map(|t| t.db_id.as_str())
         .collect();
     assert!(!dev_dbs.is_empty() && !train_dbs.is_empty());
-    assert!(dev_dbs.is_disjoint(&train_dbs), "the splits share databases");
+    assert!(
+        dev_dbs.is_disjoint(&train_dbs),
+        "the splits share databases"
+    );
     let kinds: HashSet<&str> = tasks
         .iter()
         .filter_map(|t| t.source.as_deref()?.rsplit(": ").next())
         .collect();
     assert!(kinds.len() >= 4, "{kinds:?}");
     let replies = assert_no_leaks(&tasks).await;
-    eprintln!("{} tasks, {} replies checked for leaks", tasks.len(), replies);
+    eprintln!(
+        "{} tasks, {} replies checked for leaks",
+        tasks.len(),
+        replies
+    );
 
     // The same seed gives the same set.
-    let (again, _) = build_spider_tasks(&BuildOptions::new(&spider)).await.unwrap();
+    let (again, _) = build_spider_tasks(&BuildOptions::new(&spider))
+        .await
+        .unwrap();
     assert_eq!(tasks, again);
 }
 
