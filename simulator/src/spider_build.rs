@@ -203,9 +203,32 @@ fn column_words(expr: &Expr) -> Option<String> {
         Expr::CompoundIdentifier(parts) => parts.last()?.value.clone(),
         _ => return None,
     };
-    let words = name.replace('_', " ").to_lowercase();
-    (!words.trim().is_empty() && words.chars().all(|c| c.is_ascii_alphabetic() || c == ' '))
-        .then_some(words)
+    // CountryName -> country name, degree_summary_name -> degree summary name.
+    let mut spaced = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && previous_lower {
+            spaced.push(' ');
+        }
+        previous_lower = c.is_ascii_lowercase();
+        spaced.push(if c == '_' { ' ' } else { c });
+    }
+    let words = spaced.to_lowercase();
+    let words = words.split_whitespace().collect::<Vec<_>>();
+    if words.is_empty()
+        || !words
+            .iter()
+            .all(|w| w.chars().all(|c| c.is_ascii_alphabetic()))
+    {
+        return None;
+    }
+    // "course name" -> "course"; "directed by" -> a person.
+    let words = match words.as_slice() {
+        [.., "by"] => vec!["person"],
+        [rest @ .., "name"] if !rest.is_empty() => rest.to_vec(),
+        _ => words,
+    };
+    Some(words.join(" "))
 }
 
 struct Comparison {
@@ -332,7 +355,7 @@ fn threshold_candidates(question: &str, query: &Query, out: &mut Vec<Candidate>)
         let counts_a_noun = question[span.1..].starts_with(' ')
             && next_word
                 .as_deref()
-                .is_some_and(|w| !NOT_NOUNS.contains(&w) && w.len() > 2);
+                .is_some_and(|w| !NOT_NOUNS.contains(&w) && w.len() >= 2);
         let vague = if counts_a_noun {
             if greater { "several" } else { "only a few" }
         } else {
@@ -486,13 +509,37 @@ fn value_candidate(question: &str, query: &Query, out: &mut Vec<Candidate>) {
         format!("'{}'", equality.value),
         equality.value.clone(),
     ] {
-        let Some(span) = find_phrase_loose(question, &quoted) else {
+        let Some((start, end)) = find_phrase_loose(question, &quoted) else {
             continue;
         };
+        // A value used as a modifier ("a cat pet", "math courses") does not read well as
+        // "a certain ..."; only values that stand as a noun phrase are rewritten.
+        let next_word = question[end..]
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .find(|w| !w.is_empty())
+            .map(str::to_lowercase);
+        if question[end..].starts_with(' ')
+            && next_word
+                .as_deref()
+                .is_some_and(|w| !NOT_NOUNS.contains(&w))
+        {
+            return;
+        }
+        // "in the usa" -> "in a certain country": the article goes with the value.
+        let before = question[..start].trim_end();
+        let start = ["the", "a", "an"]
+            .iter()
+            .find_map(|article| {
+                let cut = before.len().checked_sub(article.len())?;
+                (before.get(cut..)?.eq_ignore_ascii_case(article)
+                    && (cut == 0 || before.as_bytes()[cut - 1] == b' '))
+                    .then_some(cut)
+            })
+            .unwrap_or(start);
         let term = format!("a certain {}", equality.column);
         out.push(Candidate {
             rewrite: Rewrite::VagueValue,
-            amb_user_query: replace_span(question, span, &term),
+            amb_user_query: replace_span(question, (start, end), &term),
             critical: vec![ambiguity(
                 &term,
                 &equality.snippet,
