@@ -664,7 +664,7 @@ fn preview(result: &QueryResult) -> String {
         .iter()
         .map(|row| {
             row.iter()
-                .map(|v| learnat_tools::compare::python_str(v))
+                .map(learnat_tools::compare::python_str)
                 .collect::<Vec<_>>()
                 .join(" | ")
         })
@@ -700,7 +700,7 @@ async fn run_tool(action: &AgentMove, database: &dyn Database) -> String {
                         .rows
                         .iter()
                         .filter_map(|row| row.first())
-                        .map(|v| learnat_tools::compare::python_str(v))
+                        .map(learnat_tools::compare::python_str)
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
