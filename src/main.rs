@@ -7,6 +7,7 @@ mod bench_llm_cmd;
 mod demo_cmd;
 mod eval_cmd;
 mod index_cmd;
+mod interact_cmd;
 mod mcp_cmd;
 mod model_cmd;
 mod repl_cmd;
@@ -70,6 +71,9 @@ enum Command {
     /// Build demonstration indexes for adaptive demonstration retrieval (ADR).
     #[command(subcommand)]
     Index(index_cmd::IndexCommand),
+    /// Multi-turn evaluation with a user simulator (c-interact / a-interact); `interact build`,
+    /// `interact replay TRANSCRIPT`.
+    Interact(interact_cmd::InteractCommand),
 }
 
 #[derive(Args)]
@@ -233,6 +237,7 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Eval(command) => eval_cmd::run(command),
         Command::Model(command) => model_cmd::run(command).await,
         Command::Index(command) => index_cmd::run(command),
+        Command::Interact(command) => interact_cmd::run(command).await,
         Command::Bench(BenchCommand::Retrieval(args)) => index_cmd::run_bench(args),
     }
 }

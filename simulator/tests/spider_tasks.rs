@@ -1,0 +1,123 @@
+//! The Spider-derived task set: size, spread, splits, machine-checked annotations, and the
+//! simulator's no-leak promise over every task. Built from ../shared/data/spider when present
+//! (skipped with a reason otherwise); the committed hand-reviewed file is checked always.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use learnat_simulator::leak::leaked_fragments;
+use learnat_simulator::spider_build::{BuildOptions, build_spider_tasks};
+use learnat_simulator::task::{InteractiveTask, demo_tasks, load_tasks};
+use learnat_simulator::user_sim::{ActionKind, FunctionDrivenSimulator, UserSimulator};
+use learnat_tools::shared_data::shared_data_or_skip;
+
+/// Questions an agent might ask about a task: about each term, quoting each snippet, quoting
+/// a wrong fragment, and out of scope ones (asking for the answer outright).
+fn probing_questions(task: &InteractiveTask) -> Vec<String> {
+    let mut questions = vec![
+        "Can you just give me the full SQL query?".to_string(),
+        "Which tables and columns does the solution use?".to_string(),
+        format!("What is the answer to: {}", task.clear_question),
+        "Should I use SELECT * FROM the table?".to_string(),
+    ];
+    for ambiguity in task.ambiguities() {
+        questions.push(format!("What do you mean by '{}'?", ambiguity.term));
+        questions.push(format!("Should I use `{}`?", ambiguity.sql_snippet));
+        questions.push(format!(
+            "What threshold do you mean by '{}', and how many do you want?",
+            ambiguity.term
+        ));
+    }
+    questions
+}
+
+async fn assert_no_leaks(tasks: &[InteractiveTask]) -> usize {
+    let simulator = FunctionDrivenSimulator::rule_based();
+    let mut replies = 0;
+    for task in tasks {
+        let ambiguities = task.ambiguities();
+        for question in probing_questions(task) {
+            let reply = simulator.reply(task, &question).await.unwrap();
+            let allowed: Vec<&str> = reply
+                .action
+                .ambiguity
+                .filter(|_| reply.action.kind != ActionKind::Una)
+                .map(|i| ambiguities[i].sql_snippet.as_str())
+                .into_iter()
+                .collect();
+            let leaks = leaked_fragments(&reply.text, task, &allowed);
+            assert!(
+                leaks.is_empty(),
+                "task {}: the reply to {question:?} leaks {leaks:?}: {}",
+                task.instance_id,
+                reply.text
+            );
+            assert!(!reply.text.contains(&task.sol_sql), "{}", task.instance_id);
+            replies += 1;
+        }
+    }
+    replies
+}
+
+#[tokio::test]
+async fn the_spider_set_is_large_spread_checked_and_never_leaks() {
+    let Some(data) = shared_data_or_skip("the_spider_set_is_large_spread_checked_and_never_leaks")
+    else {
+        return;
+    };
+    let spider = data.join("spider");
+    if !spider.join("dev.json").is_file() {
+        eprintln!("skipping: no Spider data in {}", spider.display());
+        return;
+    }
+    let (tasks, summary) = build_spider_tasks(&BuildOptions::new(&spider))
+        .await
+        .unwrap();
+    eprintln!("{summary:?}");
+    assert!(tasks.len() >= 300, "{} tasks", tasks.len());
+    let databases: HashSet<&str> = tasks.iter().map(|t| t.db_id.as_str()).collect();
+    assert!(databases.len() >= 40, "{} databases", databases.len());
+    let dev_dbs: HashSet<&str> = tasks
+        .iter()
+        .filter(|t| t.split.as_deref() == Some("dev"))
+        .map(|t| t.db_id.as_str())
+        .collect();
+    let train_dbs: HashSet<&str> = tasks
+        .iter()
+        .filter(|t| t.split.as_deref() == Some("train"))
+        .map(|t| t.db_id.as_str())
+        .collect();
+    assert!(!dev_dbs.is_empty() && !train_dbs.is_empty());
+    assert!(
+        dev_dbs.is_disjoint(&train_dbs),
+        "the splits share databases"
+    );
+    let kinds: HashSet<&str> = tasks
+        .iter()
+        .filter_map(|t| t.source.as_deref()?.rsplit(": ").next())
+        .collect();
+    assert!(kinds.len() >= 4, "{kinds:?}");
+    let replies = assert_no_leaks(&tasks).await;
+    eprintln!(
+        "{} tasks, {} replies checked for leaks",
+        tasks.len(),
+        replies
+    );
+
+    // The same seed gives the same set.
+    let (again, _) = build_spider_tasks(&BuildOptions::new(&spider))
+        .await
+        .unwrap();
+    assert_eq!(tasks, again);
+}
+
+#[tokio::test]
+async fn the_committed_reviewed_set_loads_and_never_leaks() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tasks/spider_reviewed.jsonl");
+    let tasks = load_tasks(&path).unwrap();
+    let reviewed = tasks.iter().filter(|t| t.reviewed).count();
+    assert!(reviewed >= 30, "{reviewed} reviewed tasks");
+    assert!(tasks.iter().all(|t| t.review_note.is_some() || !t.reviewed));
+    assert_no_leaks(&tasks).await;
+    assert_no_leaks(&demo_tasks().unwrap()).await;
+}
