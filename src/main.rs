@@ -10,6 +10,7 @@ mod index_cmd;
 mod mcp_cmd;
 mod model_cmd;
 mod repl_cmd;
+mod synth_cmd;
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -70,6 +71,8 @@ enum Command {
     /// Build demonstration indexes for adaptive demonstration retrieval (ADR).
     #[command(subcommand)]
     Index(index_cmd::IndexCommand),
+    /// Synthesise decomposition training data (MCTS + AST pruning) with a teacher model.
+    Synth(synth_cmd::SynthArgs),
 }
 
 #[derive(Args)]
@@ -234,6 +237,7 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Model(command) => model_cmd::run(command).await,
         Command::Index(command) => index_cmd::run(command),
         Command::Bench(BenchCommand::Retrieval(args)) => index_cmd::run_bench(args),
+        Command::Synth(args) => synth_cmd::run(args).await,
     }
 }
 
