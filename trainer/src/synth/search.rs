@@ -9,7 +9,8 @@
 //!    judged ([`Judge`]) and becomes a child (SQL written twice among siblings is kept once).
 //! 3. **Evaluation**: a child's value is its step reward, or 1 when it execution-matches the
 //!    gold (the trajectory is correct and the search stops).
-//! 4. **Backpropagation**: the best new child's value is added along the path to the root.
+//! 4. **Backpropagation**: the best value among the new children that are kept (with pruning:
+//!    the progressive ones and any match) is added along the path to the root.
 //!
 //! With AST-guided pruning a child is open only when it is Progressive; without it (the
 //! ablation), every child that is not a final answer is open. A child is also closed when it
@@ -378,7 +379,10 @@ async fn expand(
         } else {
             verdict.reward
         };
-        best = best.max(value);
+        // A pruned step is out of the tree: its reward says nothing about the parent.
+        if verdict.matches_gold || !options.ast_pruning || verdict.class == StepClass::Progressive {
+            best = best.max(value);
+        }
         let solved = verdict.matches_gold;
         let id = outcome.nodes.len();
         outcome.nodes.push(Node {
