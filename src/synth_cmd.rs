@@ -106,6 +106,13 @@ pub async fn run(args: SynthArgs) -> Result<ExitCode> {
     let stats = run_synthesis(&options, opened.model, &progress).await;
     progress.finish_and_clear();
     let stats = stats.with_context(|| format!("synthesis into {}", options.out.display()))?;
+    if stats.skipped_done > 0 {
+        eprintln!(
+            "resumed: {} question(s) already done in {} were skipped",
+            stats.skipped_done,
+            options.out.display()
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
     } else {

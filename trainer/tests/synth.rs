@@ -406,6 +406,7 @@ async fn a_run_writes_sft_pairs_trl_exports_and_stats_and_resumes() {
         .await
         .unwrap();
     assert!(silent.requests().is_empty());
+    assert_eq!(again.skipped_done, 2);
     assert_eq!((again.questions, again.solved, again.pairs), (2, 1, 2));
     let (sft, _) = read_jsonl::<SftRecord>(&out.join("sft.jsonl")).unwrap();
     assert_eq!(sft.len(), 1);

@@ -311,11 +311,6 @@ pub async fn run_synthesis(
     let skipped = questions.len() - pending.len();
     if skipped > 0 {
         tracing::info!(skipped, "resuming: questions already done are skipped");
-        progress.println(format!(
-            "resuming {}: {skipped} of {} questions already done",
-            options.out.display(),
-            questions.len()
-        ));
     }
     progress.set_length(pending.len() as u64);
     let writer = OutputWriter::open(&options.out)?;
@@ -374,11 +369,11 @@ pub async fn run_synthesis(
     }
     drop(results);
     drop(writer);
-    finish(options, started.elapsed().as_secs_f64())
+    finish(options, started.elapsed().as_secs_f64(), skipped)
 }
 
 /// Writes the TRL exports and `stats.json` from the output files, and returns the stats.
-fn finish(options: &SynthOptions, wall_seconds: f64) -> SynthResult<SynthStats> {
+fn finish(options: &SynthOptions, wall_seconds: f64, skipped: usize) -> SynthResult<SynthStats> {
     let out = &options.out;
     let (sft_records, _) = export_trl(out)?;
     let (records, _) = read_jsonl::<QuestionRecord>(&out.join(output::QUESTIONS_FILE))?;
@@ -398,6 +393,7 @@ fn finish(options: &SynthOptions, wall_seconds: f64) -> SynthResult<SynthStats> 
         sft_records,
         counts,
         wall_seconds,
+        skipped,
     );
     let path = out.join(output::STATS_FILE);
     let text = serde_json::to_string_pretty(&stats).unwrap_or_default();

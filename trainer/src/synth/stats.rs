@@ -49,6 +49,8 @@ pub struct SynthStats {
     pub question_seconds: f64,
     /// Wall time of the last invocation.
     pub wall_seconds: f64,
+    /// Questions the last invocation skipped because an earlier run had finished them.
+    pub skipped_done: usize,
 }
 
 /// Teacher cost.
@@ -83,6 +85,7 @@ impl SynthStats {
         sft_records: usize,
         pairs: PairCounts,
         wall_seconds: f64,
+        skipped_done: usize,
     ) -> SynthStats {
         let errors = records.iter().filter(|r| r.error.is_some()).count();
         let searched = records.len() - errors;
@@ -138,6 +141,7 @@ impl SynthStats {
             pairs_lower_reward: pairs.lower_reward,
             question_seconds: records.iter().map(|r| r.seconds).sum(),
             wall_seconds,
+            skipped_done,
         }
     }
 
