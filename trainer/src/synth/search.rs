@@ -364,6 +364,17 @@ async fn expand(
     for answer in answers {
         let candidate = Candidate::from_answer(&answer);
         let verdict = input.judge.judge(&candidate.sql, &earlier).await;
+        tracing::debug!(
+            question = input.id,
+            depth,
+            sql = candidate.sql,
+            is_final = candidate.is_final,
+            class = ?verdict.class,
+            reward = verdict.reward,
+            matches_gold = verdict.matches_gold,
+            error = verdict.outcome.error_message(),
+            "candidate"
+        );
         let duplicate = outcome.nodes[leaf].children.iter().any(|&sibling| {
             let node = &outcome.nodes[sibling];
             node.verdict.as_ref().map(|v| &v.canonical) == Some(&verdict.canonical)
