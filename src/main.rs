@@ -11,6 +11,7 @@ mod interact_cmd;
 mod mcp_cmd;
 mod model_cmd;
 mod repl_cmd;
+mod synth_cmd;
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -74,6 +75,8 @@ enum Command {
     /// Multi-turn evaluation with a user simulator (c-interact / a-interact); `interact build`,
     /// `interact replay TRANSCRIPT`.
     Interact(interact_cmd::InteractCommand),
+    /// Synthesise decomposition training data (MCTS + AST pruning) with a teacher model.
+    Synth(synth_cmd::SynthArgs),
 }
 
 #[derive(Args)]
@@ -239,6 +242,7 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Index(command) => index_cmd::run(command),
         Command::Interact(command) => interact_cmd::run(command).await,
         Command::Bench(BenchCommand::Retrieval(args)) => index_cmd::run_bench(args),
+        Command::Synth(args) => synth_cmd::run(args).await,
     }
 }
 

@@ -1,4 +1,10 @@
-//! learnat-trainer: decomposition synthesis (MCTS with AST-guided pruning), preference pairs and
-//! SFT / MDPO / GRPO on LoRA adapters.
+//! learnat-trainer: turns training questions into training data for the student model, and
+//! (alongside) trains it.
 //!
-//! Empty so far: see `ARCHITECTURE.md` for what lands here.
+//! - [`synth`]: LearNAT's decomposition synthesis procedure. A teacher model proposes
+//!   decomposition steps, Monte Carlo tree search with AST-guided pruning (against the gold SQL,
+//!   which the teacher never sees) finds trajectories that execute to the gold result, and the
+//!   search tree yields SFT trajectories and step-level preference pairs (JSONL, with TRL
+//!   exports).
+
+pub mod synth;

@@ -57,6 +57,49 @@ impl Decompose {
         }
     }
 
+    /// The first messages this strategy sends for `input` (system prompt, then examples,
+    /// fitted schema and question), and the tables the schema shows. Training data is built on
+    /// exactly these messages, so a trained model sees at inference what it saw in training.
+    pub async fn prompt(
+        &self,
+        model: &Arc<dyn ChatModel>,
+        input: &StrategyInput<'_>,
+    ) -> AgentResult<DecomposePrompt> {
+        let options = &self.options;
+        let examples = self.examples(input).await?;
+
+        let skeleton = PromptInput {
+            question: input.question,
+            evidence: input.evidence,
+            schema_text: "",
+            dialect: input.database.dialect(),
+            links: None,
+            clarifications: input.clarifications,
+            history: input.history,
+        };
+        let around: usize = decompose_messages(&skeleton, &examples)
+            .iter()
+            .map(|m| count_tokens(model.as_ref(), &m.content))
+            .sum();
+        // Each step adds its answer and an outcome message of a few preview rows.
+        let per_step = options.max_tokens + 40 * (options.preview_rows + 2);
+        let reserved = around + per_step * (options.max_steps + 1 + options.repair_turns);
+        let prepared = prepare(model.as_ref(), input, options, reserved).await;
+        let messages = decompose_messages(
+            &PromptInput {
+                schema_text: &prepared.schema.text,
+                links: Some(&prepared.links),
+                ..skeleton
+            },
+            &examples,
+        );
+
+        Ok(DecomposePrompt {
+            messages,
+            tables: prepared.schema.tables,
+        })
+    }
+
     async fn examples(&self, input: &StrategyInput<'_>) -> AgentResult<Vec<FewShotExample>> {
         match (&self.demonstrations, self.options.adr) {
             (Some(source), true) => {
@@ -72,6 +115,15 @@ impl Decompose {
             _ => Ok(builtin_examples()),
         }
     }
+}
+
+/// The opening of a decomposition conversation ([`Decompose::prompt`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecomposePrompt {
+    /// The system message and the user message with examples, schema and question.
+    pub messages: Vec<ChatMessage>,
+    /// The tables the fitted schema shows.
+    pub tables: Vec<String>,
 }
 
 /// The result of one trajectory.
@@ -291,33 +343,8 @@ impl Strategy for Decompose {
         let options = &self.options;
         let mut usage = Usage::default();
         let mut raw = Vec::new();
-        let examples = self.examples(input).await?;
-
-        let skeleton = PromptInput {
-            question: input.question,
-            evidence: input.evidence,
-            schema_text: "",
-            dialect: input.database.dialect(),
-            links: None,
-            clarifications: input.clarifications,
-            history: input.history,
-        };
-        let around: usize = decompose_messages(&skeleton, &examples)
-            .iter()
-            .map(|m| count_tokens(model.as_ref(), &m.content))
-            .sum();
-        // Each step adds its answer and an outcome message of a few preview rows.
-        let per_step = options.max_tokens + 40 * (options.preview_rows + 2);
-        let reserved = around + per_step * (options.max_steps + 1 + options.repair_turns);
-        let prepared = prepare(model.as_ref(), input, options, reserved).await;
-        let messages = decompose_messages(
-            &PromptInput {
-                schema_text: &prepared.schema.text,
-                links: Some(&prepared.links),
-                ..skeleton
-            },
-            &examples,
-        );
+        let prompt = self.prompt(model, input).await?;
+        let messages = prompt.messages;
 
         let samples = options.samples.max(1);
         let mut trajectories = Vec::with_capacity(samples);
@@ -383,7 +410,7 @@ impl Strategy for Decompose {
             repairs,
             usage,
             raw_outputs: raw,
-            prompt_tables: prepared.schema.tables,
+            prompt_tables: prompt.tables,
         })
     }
 }
