@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod adapter;
 mod config;
 mod kernels;
 mod kv_cache;
@@ -94,6 +95,8 @@ pub struct GgufOptions {
     /// Use learnat's CPU kernels where they exist (true by default); false runs every matrix
     /// product through candle's `QMatMul`, for comparisons.
     pub learnat_kernels: bool,
+    /// A LoRA adapter directory (PEFT layout) merged into the weights at load; see [`adapter`].
+    pub adapter: Option<PathBuf>,
 }
 
 impl Default for GgufOptions {
@@ -104,6 +107,7 @@ impl Default for GgufOptions {
             context_length: None,
             seed: None,
             learnat_kernels: true,
+            adapter: None,
         }
     }
 }
@@ -255,6 +259,10 @@ impl GgufModel {
             .min(config.trained_context_length)
             .max(1);
         let device = select_device(options.device, path)?;
+        let adapter = match &options.adapter {
+            Some(dir) => Some(adapter::LoraAdapter::load(dir, &config).map_err(load_error)?),
+            None => None,
+        };
         let transformer = Transformer::load(
             &content,
             &mut reader,
@@ -262,6 +270,7 @@ impl GgufModel {
             context_length,
             &device,
             options.learnat_kernels,
+            adapter.as_ref(),
         )
         .map_err(load_error)?;
         if transformer.vocab_size() < tokenizer.vocab_size() {
