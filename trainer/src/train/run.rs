@@ -53,6 +53,9 @@ pub struct RunOptions {
     pub checkpoint_every: usize,
     /// Continue from `out/checkpoint` when it exists.
     pub resume: bool,
+    /// Stop this process after this many steps, with a checkpoint (the schedule still spans the
+    /// whole run, so a later `resume` continues it): time-boxed runs on slow machines.
+    pub stop_after: Option<usize>,
     /// Show a progress bar on stderr.
     pub progress: bool,
     /// The base model's name, for `adapter_config.json`.
@@ -73,6 +76,7 @@ impl RunOptions {
             seed: 0,
             checkpoint_every: 0,
             resume: false,
+            stop_after: None,
             progress: false,
             base_name: String::new(),
         }
@@ -297,9 +301,13 @@ pub fn train_loop(
         summary.steps += 1;
         summary.total_steps = step + 1;
         summary.log.push(line);
-        let done = step + 1 == total;
+        let stopping = options.stop_after.is_some_and(|n| summary.steps >= n);
+        let done = step + 1 == total || stopping;
         if done || (options.checkpoint_every > 0 && (step + 1) % options.checkpoint_every == 0) {
             write_checkpoint(model, &optimizer, &checkpoint, options, step + 1, examples)?;
+        }
+        if stopping {
+            break;
         }
     }
     bar.finish_and_clear();
