@@ -40,7 +40,7 @@ fn check_gradients(
             .unwrap_or_else(|| vec![0.0; flat.len()]);
         for k in 0..entries {
             let position = (index * 7 + k * 13) % flat.len();
-            let mut evaluate = |delta: f64| {
+            let evaluate = |delta: f64| {
                 let mut values = flat.clone();
                 values[position] += delta;
                 variable

@@ -165,7 +165,7 @@ pub fn read_pairs(path: &Path, needs_margin: bool) -> TrainResult<Vec<(usize, Pr
                             .to_string(),
                     );
                 }
-                Some(m) if !(m > 0.0) => {
+                Some(m) if m.is_nan() || m <= 0.0 => {
                     return Err(format!(
                         "the margin is {m}; MDPO needs chosen_reward > rejected_reward"
                     ));

@@ -12,6 +12,7 @@
 //! - [`run`]: the training loops (gradient accumulation, JSONL logs, checkpoints, resume).
 //! - [`grpo`]: sampling groups through the agent's sampler and rewarding them by execution.
 //! - [`peft`]: adapters saved and read in the PEFT layout the agent loads (`--adapter DIR`).
+//! - [`job`]: whole jobs as the CLI runs them (base resolution, memory check, data, training).
 //! - [`merge`]: a merged, re-quantized GGUF.
 //! - [`memory`]: the memory estimate checked before a run starts.
 //! - [`bench`]: training throughput (`learnat bench train`).
@@ -19,6 +20,7 @@
 pub mod bench;
 pub mod data;
 pub mod grpo;
+pub mod job;
 pub mod lora;
 pub mod memory;
 pub mod merge;

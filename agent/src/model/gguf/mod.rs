@@ -96,8 +96,12 @@ pub struct GgufOptions {
     /// product through candle's `QMatMul`, for comparisons.
     pub learnat_kernels: bool,
     /// A LoRA adapter directory (PEFT layout) merged into the weights at load; see [`adapter`].
+    /// Defaults to `$LEARNAT_ADAPTER` (which the CLI's `--adapter DIR` sets).
     pub adapter: Option<PathBuf>,
 }
+
+/// The environment variable naming the adapter [`GgufOptions::default`] loads.
+pub const ADAPTER_ENV_VAR: &str = "LEARNAT_ADAPTER";
 
 impl Default for GgufOptions {
     fn default() -> Self {
@@ -107,7 +111,9 @@ impl Default for GgufOptions {
             context_length: None,
             seed: None,
             learnat_kernels: true,
-            adapter: None,
+            adapter: std::env::var_os(ADAPTER_ENV_VAR)
+                .filter(|dir| !dir.is_empty())
+                .map(PathBuf::from),
         }
     }
 }
