@@ -195,9 +195,55 @@ pub struct BenchTrainArgs {
     /// LoRA rank (all projections).
     #[arg(long, default_value_t = 16)]
     rank: usize,
+    /// Also run the PyTorch + PEFT reference (python/bench_peft.py) with this Python (one with
+    /// torch, transformers, peft and gguf installed) on the same file, sequence and steps.
+    #[arg(long)]
+    reference_peft: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// Runs python/bench_peft.py; returns its JSON report.
+fn run_peft_reference(
+    python: &std::path::Path,
+    model: &std::path::Path,
+    args: &BenchTrainArgs,
+    threads: usize,
+) -> Result<serde_json::Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/bench_peft.py");
+    eprintln!("running the PyTorch + PEFT reference ({script})...");
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .arg("--gguf")
+        .arg(model)
+        .args([
+            "--seq-len",
+            &args.seq_len.to_string(),
+            "--steps",
+            &args.steps.to_string(),
+        ])
+        .args([
+            "--rank",
+            &args.rank.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
+        .output()
+        .with_context(|| format!("cannot run '{}'", python.display()))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+        bail!(
+            "the PEFT reference failed ({}): {}",
+            output.status,
+            tail.join(" | ")
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line)
+        .with_context(|| format!("the PEFT reference printed no JSON report: {line}"))
 }
 
 fn job_options(common: &CommonArgs) -> Result<JobOptions> {
@@ -344,13 +390,19 @@ pub fn run_bench_train(args: BenchTrainArgs) -> Result<ExitCode> {
     let model = TrainModel::new(&base.config, &base.weights, &lora, args.seq_len.max(2), 0)?;
     let report = bench_train(&model, args.seq_len, args.steps.max(1), 0)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let reference = match &args.reference_peft {
+        Some(python) => Some(run_peft_reference(python, &path, &args, threads)?),
+        None => None,
+    };
+    let reference_rate = reference
+        .as_ref()
+        .and_then(|r| r["tokens_per_second"].as_f64());
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"model": path, "threads": threads, "report": report})
-            )?
-        );
+        let json = serde_json::json!({
+            "model": path, "threads": threads, "report": report, "peft": reference,
+            "ratio": reference_rate.map(|rate| report.tokens_per_second / rate),
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         println!("model             {}", path.display());
         println!("machine           {threads} CPU threads, f32, candle");
@@ -366,9 +418,20 @@ pub fn run_bench_train(args: BenchTrainArgs) -> Result<ExitCode> {
             "training tokens/s {:.1} (median step)",
             report.tokens_per_second
         );
-        println!(
-            "PyTorch + PEFT    not run by this command (see python/README.md for the comparison script)"
-        );
+        match reference_rate {
+            Some(rate) => {
+                println!(
+                    "PyTorch + PEFT    {rate:.1} tokens/s (same model, sequence, rank, threads)"
+                );
+                println!(
+                    "ratio             {:.2}x (learnat / PEFT)",
+                    report.tokens_per_second / rate
+                );
+            }
+            None => println!(
+                "PyTorch + PEFT    not run (pass --reference-peft PYTHON; see python/README.md)"
+            ),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

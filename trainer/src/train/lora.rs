@@ -256,7 +256,7 @@ impl LoraLinear {
 }
 
 /// `x · Wᵀ` through [`FrozenMatmul`] where it runs (CPU, f32 / f64), else candle's matmul.
-fn frozen_product(x: &Tensor, weight: &Arc<Tensor>) -> candle_core::Result<Tensor> {
+pub(crate) fn frozen_product(x: &Tensor, weight: &Arc<Tensor>) -> candle_core::Result<Tensor> {
     let supported = matches!(x.device(), candle_core::Device::Cpu)
         && matches!(x.dtype(), DType::F32 | DType::F64)
         && x.dtype() == weight.dtype();

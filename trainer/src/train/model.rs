@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::quantized::gguf_file;
 use candle_core::{D, DType, Device, Tensor, Var};
@@ -17,7 +18,7 @@ use learnat_agent::model::gguf::{ChatTemplate, GgufTokenizer, ModelConfig, Model
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::lora::{LoraLinear, LoraSettings, Policy};
+use super::lora::{LoraLinear, LoraSettings, Policy, frozen_product};
 use super::{TensorContext, TrainError, TrainResult};
 
 /// Dense base weights by GGUF tensor name (`blk.0.attn_q.weight`, `token_embd.weight`, ...).
@@ -114,7 +115,7 @@ pub struct TrainModel {
     lora: LoraSettings,
     dtype: DType,
     embedding: Tensor,
-    output: Tensor,
+    output: Arc<Tensor>,
     output_norm: Tensor,
     layers: Vec<TrainLayer>,
     cos: Tensor,
@@ -142,10 +143,10 @@ impl TrainModel {
         }
         let embedding = get("token_embd.weight")?;
         let dtype = embedding.dtype();
-        let output = match weights.get("output.weight") {
+        let output = Arc::new(match weights.get("output.weight") {
             Some(output) => output.clone(),
             None => embedding.clone(),
-        };
+        });
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut layers = Vec::with_capacity(config.layers);
         for layer in 0..config.layers {
@@ -368,7 +369,8 @@ impl TrainModel {
         }
         let selected = hidden.narrow(0, from, seq_len - from)?;
         let normed = rms_norm(&selected, &self.output_norm, eps)?;
-        normed.matmul(&self.output.t()?)
+        // The output head is frozen too: only the input gradient is needed.
+        frozen_product(&normed.contiguous()?, &self.output)
     }
 
     fn attention(
