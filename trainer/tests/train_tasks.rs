@@ -381,3 +381,88 @@ fn grpo_samples_groups_rewards_them_and_updates_the_adapter() {
 fn options_with(out: &Path) -> RunOptions {
     options(out, 1e-2)
 }
+
+#[test]
+fn whole_jobs_run_from_files_sft_then_mdpo_from_its_adapter_then_grpo() {
+    use learnat_trainer::train::job::{JobOptions, run_grpo_job, run_preference_job, run_sft_job};
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("tiny.gguf");
+    write_tiny_gguf(&gguf, ModelFamily::Llama, 8).unwrap();
+    let sft = dir.path().join("sft.jsonl");
+    let line = r#"{"id":1,"db_id":"shop","question":"q","messages":[{"role":"user","content":"list the users"},{"role":"assistant","content":"SELECT * FROM users"}]}"#;
+    std::fs::write(&sft, format!("{line}\n{line}\n")).unwrap();
+    let lora = LoraSettings {
+        rank: 2,
+        alpha: 4.0,
+        dropout: 0.1,
+        targets: vec![TargetModule::Query, TargetModule::Value],
+    };
+    let job = |data: &Path, out: &Path, init: Option<&Path>| JobOptions {
+        base: format!("gguf:{}", gguf.display()),
+        data: data.to_path_buf(),
+        lora: lora.clone(),
+        max_seq_len: 96,
+        init_adapter: init.map(Path::to_path_buf),
+        limit: None,
+        ignore_memory_check: false,
+        run: RunOptions {
+            epochs: 2,
+            ..options(out, 1e-2)
+        },
+    };
+    let sft_out = dir.path().join("sft");
+    let report = run_sft_job(&job(&sft, &sft_out, None)).unwrap();
+    assert_eq!((report.records, report.summary.steps), (2, 4));
+    assert!(report.memory.total > report.memory.base && report.trainable_parameters > 0);
+
+    let pairs = dir.path().join("pairs.jsonl");
+    let pair = r#"{"id":"p1","db_id":"shop","prompt":[{"role":"user","content":"list the users"}],"prefix":"","chosen":"SELECT * FROM users","rejected":"SELECT users","chosen_reward":0.9,"rejected_reward":0.2,"margin":0.7}"#;
+    std::fs::write(&pairs, format!("{pair}\n")).unwrap();
+    let mut mdpo_job = job(&pairs, &dir.path().join("mdpo"), Some(&sft_out));
+    mdpo_job.lora.dropout = 0.0; // with dropout the policy differs from the reference at once
+    let mdpo = run_preference_job(&mdpo_job, PreferenceObjective::MdpoMargin, 0.1).unwrap();
+    assert!(
+        mdpo.summary.log[0].margin.unwrap().abs() < 1e-4,
+        "the SFT adapter is the reference: Δ starts at 0"
+    );
+
+    let db_dir = dir.path().join("database");
+    std::fs::create_dir_all(db_dir.join("shop")).unwrap();
+    let connection = rusqlite::Connection::open(db_dir.join("shop/shop.sqlite")).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE users(id INTEGER, name TEXT); INSERT INTO users VALUES (1,'ada');",
+        )
+        .unwrap();
+    drop(connection);
+    let questions = dir.path().join("dev.json");
+    std::fs::write(
+        &questions,
+        r#"[{"question":"list the users","db_id":"shop","query":"SELECT * FROM users"}]"#,
+    )
+    .unwrap();
+    let grpo = GrpoOptions {
+        group: 2,
+        max_new_tokens: 3,
+        temperature: 1.0,
+        top_p: 1.0,
+        settings: GrpoSettings {
+            clip: 0.2,
+            kl_beta: 0.04,
+        },
+        end_of_turn: Vec::new(),
+    };
+    let mut grpo_job = job(&questions, &dir.path().join("grpo"), None);
+    grpo_job.max_seq_len = 1024; // the schema prompt is long in the byte-level tiny vocabulary
+    let report = run_grpo_job(&grpo_job, &db_dir, &grpo).unwrap();
+    assert_eq!(report.records, 1);
+    assert!(report.summary.log.iter().all(|l| l.reward.is_some()));
+
+    let missing = run_grpo_job(&grpo_job, &dir.path().join("nowhere"), &grpo)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        missing.contains("dev.json:1") && missing.contains("--db-dir"),
+        "{missing}"
+    );
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use candle_core::DType;
 use candle_core::quantized::gguf_file;
 use learnat_agent::model::fetch::default_models_dir;
-use learnat_agent::model::gguf::ModelConfig;
+use learnat_agent::model::gguf::{ChatTemplate, GgufTokenizer, ModelConfig};
 use learnat_agent::model::spec::{ModelSpec, resolve_gguf_file};
 use learnat_agent::prompt::{PromptInput, zero_shot_messages};
 use learnat_tools::Dialect;
@@ -17,7 +17,7 @@ use super::data::{Encoder, read_pairs, read_questions, read_sft, tokenize_all};
 use super::grpo::{Gold, GrpoOptions, GrpoTask, database_path, json_to_value, train_grpo};
 use super::lora::LoraSettings;
 use super::memory::{MemoryEstimate, available_memory, check, estimate};
-use super::model::{GgufBase, TrainModel, load_gguf_base};
+use super::model::{TrainModel, load_gguf_base, tokenizer_and_template};
 use super::objectives::PreferenceObjective;
 use super::peft::load_adapter_into;
 use super::run::{PairSequences, RunOptions, TrainSummary, train_preference, train_sft};
@@ -72,9 +72,18 @@ pub fn resolve_base(spec: &str) -> TrainResult<PathBuf> {
     Ok(resolve_gguf_file(&path, &default_models_dir()?)?)
 }
 
-/// Reads only the metadata of a GGUF file: its shape, vocabulary size and whether the output
-/// head is tied to the embeddings.
-pub fn read_shape(path: &Path) -> TrainResult<(ModelConfig, usize, bool)> {
+/// What the metadata of a GGUF file says: shape, vocabulary size, whether the output head is
+/// tied to the embeddings, tokenizer and chat template. Reading it loads no weights.
+pub struct BaseShape {
+    pub config: ModelConfig,
+    pub vocab: usize,
+    pub tied: bool,
+    pub tokenizer: GgufTokenizer,
+    pub template: ChatTemplate,
+}
+
+/// Reads a GGUF file's metadata (see [`BaseShape`]).
+pub fn read_shape(path: &Path) -> TrainResult<BaseShape> {
     let model_error = |reason: String| TrainError::Model {
         path: path.to_path_buf(),
         reason,
@@ -90,29 +99,39 @@ pub fn read_shape(path: &Path) -> TrainResult<(ModelConfig, usize, bool)> {
         .and_then(|info| info.shape.dims().first().copied())
         .ok_or_else(|| model_error("no token_embd.weight".to_string()))?;
     let tied = !content.tensor_infos.contains_key("output.weight");
-    Ok((config, vocab, tied))
-}
-
-fn prepare(
-    options: &JobOptions,
-    sequences_alive: usize,
-) -> TrainResult<(PathBuf, GgufBase, TrainModel, MemoryEstimate)> {
-    let path = resolve_base(&options.base)?;
-    let (config, vocab, tied) = read_shape(&path)?;
-    let memory = estimate(
-        &config,
+    let (tokenizer, template) = tokenizer_and_template(&content.metadata).map_err(model_error)?;
+    Ok(BaseShape {
+        config,
         vocab,
         tied,
-        options.max_seq_len,
+        tokenizer,
+        template,
+    })
+}
+
+/// Checks the memory a run on sequences of up to `longest` tokens needs (`alive` of them at
+/// once), then loads the weights and builds the model (continuing `--init-adapter`).
+fn load_model(
+    options: &JobOptions,
+    path: &Path,
+    shape: &BaseShape,
+    longest: usize,
+    alive: usize,
+) -> TrainResult<(TrainModel, MemoryEstimate)> {
+    let memory = estimate(
+        &shape.config,
+        shape.vocab,
+        shape.tied,
+        longest.min(options.max_seq_len),
         &options.lora,
-        sequences_alive,
+        alive,
         4,
     );
-    tracing::info!(total_mib = memory.total >> 20, "memory estimate");
+    tracing::info!(total_mib = memory.total >> 20, longest, "memory estimate");
     if !options.ignore_memory_check {
         check(&memory, available_memory())?;
     }
-    let base = load_gguf_base(&path, DType::F32)?;
+    let base = load_gguf_base(path, DType::F32)?;
     let mut model = TrainModel::new(
         &base.config,
         &base.weights,
@@ -123,7 +142,7 @@ fn prepare(
     if let Some(dir) = &options.init_adapter {
         load_adapter_into(&mut model, dir, true)?;
     }
-    Ok((path, base, model, memory))
+    Ok((model, memory))
 }
 
 fn limited<T>(mut records: Vec<T>, limit: Option<usize>) -> Vec<T> {
@@ -136,7 +155,8 @@ fn limited<T>(mut records: Vec<T>, limit: Option<usize>) -> Vec<T> {
 /// `learnat train sft`.
 pub fn run_sft_job(options: &JobOptions) -> TrainResult<JobReport> {
     let records = limited(read_sft(&options.data)?, options.limit);
-    let (path, base, mut model, memory) = prepare(options, 1)?;
+    let path = resolve_base(&options.base)?;
+    let base = read_shape(&path)?;
     let encoder = Encoder {
         tokenizer: &base.tokenizer,
         template: &base.template,
@@ -149,6 +169,8 @@ pub fn run_sft_job(options: &JobOptions) -> TrainResult<JobReport> {
         |s| s.tokens.len(),
     )?;
     let sequences: Vec<_> = tokenized.items.into_iter().map(|(_, s)| s).collect();
+    let longest = sequences.iter().map(|s| s.tokens.len()).max().unwrap_or(1);
+    let (mut model, memory) = load_model(options, &path, &base, longest, 1)?;
     let run = RunOptions {
         base_name: path.display().to_string(),
         ..options.run.clone()
@@ -172,7 +194,8 @@ pub fn run_preference_job(
 ) -> TrainResult<JobReport> {
     let needs_margin = objective != PreferenceObjective::Dpo;
     let records = limited(read_pairs(&options.data, needs_margin)?, options.limit);
-    let (path, base, mut model, memory) = prepare(options, 2)?;
+    let path = resolve_base(&options.base)?;
+    let base = read_shape(&path)?;
     let encoder = Encoder {
         tokenizer: &base.tokenizer,
         template: &base.template,
@@ -192,6 +215,12 @@ pub fn run_preference_job(
         |p| p.chosen.tokens.len().max(p.rejected.tokens.len()),
     )?;
     let pairs: Vec<_> = tokenized.items.into_iter().map(|(_, p)| p).collect();
+    let longest = pairs
+        .iter()
+        .map(|p| p.chosen.tokens.len().max(p.rejected.tokens.len()))
+        .max()
+        .unwrap_or(1);
+    let (mut model, memory) = load_model(options, &path, &base, longest, 2)?;
     let run = RunOptions {
         base_name: path.display().to_string(),
         ..options.run.clone()
@@ -214,7 +243,8 @@ pub fn run_grpo_job(
     grpo: &GrpoOptions,
 ) -> TrainResult<JobReport> {
     let records = limited(read_questions(&options.data)?, options.limit);
-    let (path, base, mut model, memory) = prepare(options, 1)?;
+    let path = resolve_base(&options.base)?;
+    let base = read_shape(&path)?;
     let encoder = Encoder {
         tokenizer: &base.tokenizer,
         template: &base.template,
@@ -295,6 +325,8 @@ pub fn run_grpo_job(
             ),
         });
     }
+    let longest = tasks.iter().map(|t| t.prompt.len()).max().unwrap_or(1) + grpo.max_new_tokens;
+    let (mut model, memory) = load_model(options, &path, &base, longest, 1)?;
     let mut grpo = grpo.clone();
     if grpo.end_of_turn.is_empty() {
         grpo.end_of_turn = base.tokenizer.end_of_turn_ids();
