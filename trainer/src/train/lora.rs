@@ -144,12 +144,6 @@ pub struct LoraLinear {
     pub scale: f64,
 }
 
-impl std::fmt::Debug for FrozenMatmul {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FrozenMatmul")
-    }
-}
-
 impl LoraLinear {
     /// A frozen layer; with `settings` and `rng`, a fresh pair is attached (A uniform in
     /// ±1/√in, B zero, as PEFT initialises).

@@ -47,7 +47,8 @@ pub fn estimate(
     let adapter = config.layers * lora_parameters * bytes * 4;
     let seq = max_seq_len;
     // Saved for backward, per token and layer: norms, projections, rotary copies, residuals
-    // (≈ 14 widths), the SwiGLU intermediates (4 × ffn) and the attention scores (3 × heads × seq).
+    // (≈ 14 widths), the SwiGLU intermediates (4 × ffn) and the attention scores (2 × heads × seq,
+    // plus the same again while the backward pass of a layer runs).
     let per_token_layer = 14 * width + 4 * config.feed_forward_length + 3 * config.heads * seq;
     let activations = (seq * config.layers * per_token_layer + 4 * seq * vocab) * bytes * sequences;
     let sum = (base + adapter + activations) as u64;

@@ -339,7 +339,6 @@ impl TrainModel {
         let device = self.embedding.device();
         let ids = Tensor::new(tokens, device)?;
         let mut hidden = self.embedding.index_select(&ids, 0)?;
-        let mask = causal_mask(seq_len, self.dtype, device)?;
         let cos = self.cos.narrow(0, 0, seq_len)?;
         let sin = self.sin.narrow(0, 0, seq_len)?;
         let eps = self.config.rms_norm_eps;
@@ -357,7 +356,7 @@ impl TrainModel {
             let q = add_bias(project(TargetModule::Query, &normed)?, &layer.biases[0])?;
             let k = add_bias(project(TargetModule::Key, &normed)?, &layer.biases[1])?;
             let v = add_bias(project(TargetModule::Value, &normed)?, &layer.biases[2])?;
-            let mixed = self.attention(&q, &k, &v, &mask, &cos, &sin)?;
+            let mixed = self.attention(&q, &k, &v, &cos, &sin)?;
             let attention_out = project(TargetModule::Output, &mixed)?;
             hidden = hidden.add(&attention_out)?;
             let normed = rms_norm(&hidden, &layer.ffn_norm, eps)?;
@@ -378,7 +377,6 @@ impl TrainModel {
         q: &Tensor,
         k: &Tensor,
         v: &Tensor,
-        mask: &Tensor,
         cos: &Tensor,
         sin: &Tensor,
     ) -> candle_core::Result<Tensor> {
@@ -407,8 +405,10 @@ impl TrainModel {
         };
         let (k, v) = (repeat(k)?, repeat(v)?);
         let scale = 1.0 / (head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-        let weights = softmax_last_dim(&scores)?;
+        // Scaling q (tokens × dim) is cheaper than scaling the scores (tokens × tokens), and the
+        // causal softmax keeps one score-sized tensor for backward instead of several.
+        let scores = (q * scale)?.matmul(&k.t()?)?.contiguous()?;
+        let weights = scores.apply_op1(CausalSoftmax)?;
         weights
             .matmul(&v)?
             .transpose(0, 1)?
@@ -417,16 +417,8 @@ impl TrainModel {
     }
 }
 
-/// Softmax over the last dimension from differentiable ops. The max is subtracted for stability
-/// and detached: softmax does not depend on it, so its gradient would be zero anyway.
-pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let exp = x.broadcast_sub(&max)?.exp()?;
-    let sum = exp.sum_keepdim(D::Minus1)?;
-    exp.broadcast_div(&sum)
-}
-
-/// Log-softmax over the last dimension (see [`softmax_last_dim`] for the detached max).
+/// Log-softmax over the last dimension from differentiable ops. The max is subtracted for
+/// stability and detached: the result does not depend on it, so its gradient would be zero.
 pub fn log_softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
     let max = x.max_keepdim(D::Minus1)?.detach();
     let shifted = x.broadcast_sub(&max)?;
@@ -486,15 +478,79 @@ fn rotary_tables(
     Ok((cos, sin))
 }
 
-fn causal_mask(len: usize, dtype: DType, device: &Device) -> candle_core::Result<Tensor> {
-    let values: Vec<f32> = (0..len * len)
-        .map(|i| {
-            if i % len > i / len {
-                f32::NEG_INFINITY
-            } else {
-                0.0
+/// Softmax over the last dimension of `(heads, tokens, tokens)` scores with causal masking:
+/// row `i` sees columns `0..=i`; later columns get probability 0. Backward needs only the output
+/// (`dx = y ⊙ (g − Σ g ⊙ y)`), so one score-sized tensor is kept per layer.
+struct CausalSoftmax;
+
+fn causal_softmax_rows(values: &[f64], columns: usize) -> Vec<f64> {
+    let mut out = vec![0.0; values.len()];
+    for (row, (input, output)) in values
+        .chunks(columns)
+        .zip(out.chunks_mut(columns))
+        .enumerate()
+    {
+        let visible = (row % columns) + 1;
+        let max = input[..visible]
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let mut sum = 0.0;
+        for (o, x) in output[..visible].iter_mut().zip(&input[..visible]) {
+            *o = (x - max).exp();
+            sum += *o;
+        }
+        for o in &mut output[..visible] {
+            *o /= sum;
+        }
+    }
+    out
+}
+
+impl candle_core::CustomOp1 for CausalSoftmax {
+    fn name(&self) -> &'static str {
+        "causal-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        use candle_core::CpuStorage;
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("causal-softmax needs a contiguous input");
+        };
+        let shape = layout.shape().clone();
+        let columns = shape.dims().last().copied().unwrap_or(1);
+        if shape.dims().len() < 2 || shape.dims()[shape.dims().len() - 2] != columns {
+            candle_core::bail!("causal-softmax needs square score matrices, got {shape:?}");
+        }
+        let output = match storage {
+            CpuStorage::F32(values) => {
+                let wide: Vec<f64> = values[start..end].iter().map(|v| f64::from(*v)).collect();
+                CpuStorage::F32(
+                    causal_softmax_rows(&wide, columns)
+                        .into_iter()
+                        .map(|v| v as f32)
+                        .collect(),
+                )
             }
-        })
-        .collect();
-    Tensor::from_vec(values, (len, len), device)?.to_dtype(dtype)
+            CpuStorage::F64(values) => {
+                CpuStorage::F64(causal_softmax_rows(&values[start..end], columns))
+            }
+            _ => candle_core::bail!("causal-softmax: only f32 and f64 are supported"),
+        };
+        Ok((output, shape))
+    }
+
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let dot = (grad_res * res)?.sum_keepdim(D::Minus1)?;
+        Ok(Some((res * grad_res.broadcast_sub(&dot)?)?))
+    }
 }
