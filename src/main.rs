@@ -12,6 +12,7 @@ mod mcp_cmd;
 mod model_cmd;
 mod repl_cmd;
 mod synth_cmd;
+mod train_cmd;
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -38,6 +39,11 @@ struct Cli {
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+
+    /// LoRA adapter directory (PEFT layout, e.g. from `learnat train`) merged into gguf: models
+    /// at load (ask, repl, mcp, demo, eval); same as $LEARNAT_ADAPTER.
+    #[arg(long, global = true)]
+    adapter: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -77,6 +83,9 @@ enum Command {
     Interact(interact_cmd::InteractCommand),
     /// Synthesise decomposition training data (MCTS + AST pruning) with a teacher model.
     Synth(synth_cmd::SynthArgs),
+    /// Train LoRA adapters: sft, mdpo, grpo; merge an adapter into a GGUF.
+    #[command(subcommand)]
+    Train(train_cmd::TrainCommand),
 }
 
 #[derive(Args)]
@@ -150,6 +159,8 @@ enum BenchCommand {
     Llm(bench_llm_cmd::BenchLlmArgs),
     /// Demonstration retrieval latency and quality over a 10k pool (BM25, skeleton, hybrid).
     Retrieval(index_cmd::BenchRetrievalArgs),
+    /// LoRA training throughput (tokens/s per step) on a GGUF model.
+    Train(train_cmd::BenchTrainArgs),
 }
 
 #[derive(Args)]
@@ -172,6 +183,10 @@ const EXIT_REFUSED: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    if let Some(adapter) = &cli.adapter {
+        // SAFETY: no other thread exists yet (the runtime starts below).
+        unsafe { std::env::set_var(learnat_agent::model::gguf::ADAPTER_ENV_VAR, adapter) };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -243,6 +258,8 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Interact(command) => interact_cmd::run(command).await,
         Command::Bench(BenchCommand::Retrieval(args)) => index_cmd::run_bench(args),
         Command::Synth(args) => synth_cmd::run(args).await,
+        Command::Bench(BenchCommand::Train(args)) => train_cmd::run_bench_train(args),
+        Command::Train(command) => train_cmd::run(command),
     }
 }
 

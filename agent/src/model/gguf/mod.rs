@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod adapter;
 mod config;
 mod kernels;
 mod kv_cache;
@@ -97,7 +98,13 @@ pub struct GgufOptions {
     /// Prompt tokens per forward pass when a prompt is prefilled for generation (llama.cpp's
     /// micro-batch): smaller chunks hold fewer activations at once.
     pub prefill_chunk: usize,
+    /// A LoRA adapter directory (PEFT layout) merged into the weights at load; see [`adapter`].
+    /// Defaults to `$LEARNAT_ADAPTER` (which the CLI's `--adapter DIR` sets).
+    pub adapter: Option<PathBuf>,
 }
+
+/// The environment variable naming the adapter [`GgufOptions::default`] loads.
+pub const ADAPTER_ENV_VAR: &str = "LEARNAT_ADAPTER";
 
 impl Default for GgufOptions {
     fn default() -> Self {
@@ -108,6 +115,9 @@ impl Default for GgufOptions {
             seed: None,
             learnat_kernels: true,
             prefill_chunk: DEFAULT_PREFILL_CHUNK,
+            adapter: std::env::var_os(ADAPTER_ENV_VAR)
+                .filter(|dir| !dir.is_empty())
+                .map(PathBuf::from),
         }
     }
 }
@@ -266,6 +276,10 @@ impl GgufModel {
         // tokenizer, config and template are built: free it before the weights are read.
         let mut content = content;
         content.metadata = Default::default();
+        let adapter = match &options.adapter {
+            Some(dir) => Some(adapter::LoraAdapter::load(dir, &config).map_err(load_error)?),
+            None => None,
+        };
         let transformer = Transformer::load(
             &content,
             &mut reader,
@@ -273,6 +287,7 @@ impl GgufModel {
             context_length,
             &device,
             options.learnat_kernels,
+            adapter.as_ref(),
         )
         .map_err(load_error)?;
         if transformer.vocab_size() < tokenizer.vocab_size() {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use candle_core::quantized::{QTensor, gguf_file};
 use candle_core::{DType, Device, Tensor};
 
+use super::adapter::LoraAdapter;
 use super::config::{ModelConfig, ModelFamily};
 use super::kv_cache::KvCache;
 use super::linear::QuantLinear;
@@ -60,8 +61,9 @@ pub struct Transformer {
 }
 
 impl Transformer {
-    /// Reads the weights named by the GGUF conventions (`blk.N.attn_q.weight`, ...). Rotary
-    /// tables are built for `max_positions`.
+    /// Reads the weights named by the GGUF conventions (`blk.N.attn_q.weight`, ...), with
+    /// `adapter`'s LoRA deltas merged in. Rotary tables are built for `max_positions`.
+    #[allow(clippy::too_many_arguments)]
     pub fn load<R: Read + Seek>(
         content: &gguf_file::Content,
         reader: &mut R,
@@ -69,11 +71,23 @@ impl Transformer {
         max_positions: usize,
         device: &Device,
         use_kernels: bool,
+        adapter: Option<&LoraAdapter>,
     ) -> Result<Transformer, String> {
         let mut tensor = |name: &str| -> Result<QTensor, String> {
-            content
-                .tensor(reader, name, device)
-                .map_err(|e| format!("cannot read tensor '{name}': {e}"))
+            let mut read = |device: &Device| {
+                content
+                    .tensor(&mut *reader, name, device)
+                    .map_err(|e| format!("cannot read tensor '{name}': {e}"))
+            };
+            match adapter.filter(|a| a.adapts(name)) {
+                None => read(device),
+                Some(adapter) => match adapter.merge(name, &read(&Device::Cpu)?, device) {
+                    Some(merged) => {
+                        merged.map_err(|e| format!("cannot merge the adapter into '{name}': {e}"))
+                    }
+                    None => Err(format!("the adapter has no delta for '{name}'")),
+                },
+            }
         };
         let dense = |q: QTensor, name: &str| -> Result<Tensor, String> {
             q.dequantize(device)
