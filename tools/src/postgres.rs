@@ -141,9 +141,11 @@ impl PostgresDatabase {
         .await;
         match outcome {
             Ok((result, clean)) => {
-                // A connection whose rollback failed may still be inside an aborted
-                // transaction, where every later statement would fail: never reuse it.
-                if clean {
+                // Only a connection whose statement succeeded and whose rollback went through
+                // goes back to the pool: one that saw an error might still sit in an aborted
+                // transaction, where every later statement would fail. Reconnecting costs a few
+                // milliseconds on the rare error.
+                if clean && result.is_ok() {
                     self.checkin(client).await;
                 }
                 result

@@ -17,7 +17,8 @@ pub struct MemoryEstimate {
     pub adapter: u64,
     /// Activations kept for the backward pass of the longest sequence, logits included.
     pub activations: u64,
-    /// The sum, with 25% slack for allocator overhead and temporaries.
+    /// The sum, with 70% slack for allocator overhead and temporaries: measured, an 839-token
+    /// SFT step on Qwen2.5-Coder-0.5B peaked at 16.8 GB where the parts summed to 10.2 GB.
     pub total: u64,
 }
 
@@ -56,7 +57,7 @@ pub fn estimate(
         base: base as u64,
         adapter: adapter as u64,
         activations: activations as u64,
-        total: sum + sum / 4,
+        total: sum + sum * 7 / 10,
     }
 }
 
