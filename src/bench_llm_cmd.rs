@@ -65,7 +65,15 @@ pub fn run_bench_llm(args: BenchLlmArgs) -> Result<ExitCode> {
             .map(|dir| dir.join("spider"))
             .filter(|dir| dir.join("dev.json").exists())
     });
-    let report = run(&options).context("bench llm failed")?;
+    // The bench drives the model on runtimes of its own, which cannot start on a thread of the
+    // CLI's runtime: it runs on a plain thread.
+    let report = std::thread::scope(|scope| {
+        scope
+            .spawn(|| run(&options))
+            .join()
+            .map_err(|_| anyhow::anyhow!("bench llm panicked"))
+    })?
+    .context("bench llm failed")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
