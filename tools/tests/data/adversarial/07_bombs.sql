@@ -13,7 +13,7 @@ WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT x FROM r 
 -- category: recursive cte bomb (fan-out); sqlite: timeout; postgres: timeout
 WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r, customers WHERE customers.id < 3) SELECT count(*) FROM r
 -- ----
--- category: recursive cte string growth; sqlite: resource_limit|timeout; postgres: resource_limit|timeout|sql; slack_ms: 200; note: each step doubles a value of up to 16 MiB (the length limit) and stores it in the recursion queue inside one VM instruction, so the stop can land a step late on a loaded machine; PostgreSQL reports an oversized string as a plain SQL error
+-- category: recursive cte string growth; sqlite: resource_limit|timeout; postgres: skip; slack_ms: 200; note: skipped on PostgreSQL, where a role without superuser cannot cap a backend's memory: the doubling string grows to the 1 GB limit, and on a 2-core CI machine the backend's gigabytes starve the statements after it past their bound (seen twice); on SQLite each step doubles a value of up to 16 MiB (the length limit) and stores it in the recursion queue inside one VM instruction, so the stop can land a step late on a loaded machine; PostgreSQL reports an oversized string as a plain SQL error
 WITH RECURSIVE r(s) AS (SELECT 'x' UNION ALL SELECT s || s FROM r) SELECT length(s) FROM r
 -- ----
 -- category: cartesian product; sqlite: timeout; postgres: timeout
