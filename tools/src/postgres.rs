@@ -44,6 +44,9 @@ const MAX_IDLE_CONNECTIONS: usize = 8;
 /// Rows fetched from the portal per round trip.
 const FETCH_CHUNK: usize = 256;
 
+/// PostgreSQL's message for SQLSTATE 25P02 (in_failed_sql_transaction).
+const STALE_TRANSACTION: &str = "current transaction is aborted";
+
 /// The client-side backstop fires this long after the server's `statement_timeout` should have.
 const CLIENT_DEADLINE_SLACK: Duration = Duration::from_secs(1);
 
@@ -131,7 +134,30 @@ impl PostgresDatabase {
         statement: &sqlparser::ast::Statement,
         options: &ExecOptions,
     ) -> ToolsResult<QueryResult> {
-        let mut client = self.checkout().await?;
+        let first = self.execute_once(sql, statement, options, false).await;
+        match first {
+            // "current transaction is aborted" is the connection's state, never the statement's
+            // (each statement runs in its own transaction): run it once more on a new connection.
+            Err(ToolsError::Sql { ref message }) if message.contains(STALE_TRANSACTION) => {
+                tracing::debug!("PostgreSQL connection was in an aborted transaction; retrying");
+                self.execute_once(sql, statement, options, true).await
+            }
+            other => other,
+        }
+    }
+
+    async fn execute_once(
+        &self,
+        sql: &str,
+        statement: &sqlparser::ast::Statement,
+        options: &ExecOptions,
+        fresh: bool,
+    ) -> ToolsResult<QueryResult> {
+        let mut client = if fresh {
+            self.open_connection().await?
+        } else {
+            self.checkout().await?
+        };
         let cancel = client.cancel_token();
         let deadline = options.timeout + CLIENT_DEADLINE_SLACK;
         let outcome = tokio::time::timeout(
@@ -219,8 +245,10 @@ async fn run_read_only(
     }
     .await;
     // Always roll back, also after an error (the transaction is then aborted anyway).
+    let stale =
+        matches!(&result, Err(error) if error.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION));
     let rolled_back = transaction.rollback().await;
-    let clean = rolled_back.is_ok();
+    let clean = rolled_back.is_ok() && !stale;
     let outcome = match (result, rolled_back) {
         (Err(error), _) | (Ok(_), Err(error)) => Err(query_error(&error, options)),
         (Ok((columns, (rows, truncated))), Ok(())) => Ok(QueryResult {
