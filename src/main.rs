@@ -180,7 +180,22 @@ struct BenchSqlArgs {
 const EXIT_ERROR: u8 = 1;
 const EXIT_REFUSED: u8 = 2;
 
+/// Allocations of 1 MiB and more get their own mapping, returned to the system when freed.
+///
+/// glibc's default threshold rises to 32 MiB after the first large free, after which a local
+/// model's multi-megabyte activations (a 256-token prefill chunk makes several of 5 to 7 MiB)
+/// are served from the heap and stay resident once freed. Measured on the 0.5B model, 512-token
+/// prefill: peak RSS 645 MiB with the default, 604 MiB with this (1.38x to 1.29x the file).
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; it runs before any other thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     if let Some(adapter) = &cli.adapter {

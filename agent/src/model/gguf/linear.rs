@@ -43,6 +43,30 @@ pub enum MatmulPath {
 }
 
 impl QuantLinear {
+    /// A weight whose raw GGUF blocks were read straight into `data` (no candle copy), for a
+    /// type and width that learnat's kernel handles (see [`QuantLinear::kernel_reads`]).
+    pub fn from_blocks(
+        dtype: GgmlDType,
+        out_features: usize,
+        in_features: usize,
+        data: Vec<u8>,
+    ) -> candle_core::Result<QuantLinear> {
+        let kernel = KernelWeights::new(dtype, out_features, in_features, data)?;
+        Ok(QuantLinear {
+            candle: None,
+            kernel: Some(Arc::new(kernel)),
+            out_features,
+            in_features,
+            dtype,
+        })
+    }
+
+    /// True when a `dtype` weight with rows of `in_features` values goes to learnat's kernel
+    /// as it is in the file, so that the loader may read its bytes directly.
+    pub fn kernel_reads(dtype: GgmlDType, in_features: usize) -> bool {
+        kernels::supports(dtype, in_features)
+    }
+
     /// Wraps a weight read from a GGUF file. With `use_kernels`, a CPU weight of a supported type
     /// is multiplied by learnat's kernels (and candle's copy is dropped, so it is held once).
     pub fn new(weight: Arc<QTensor>, use_kernels: bool) -> candle_core::Result<QuantLinear> {

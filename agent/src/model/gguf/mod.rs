@@ -232,6 +232,23 @@ fn select_device(choice: GgufDevice, path: &Path) -> AgentResult<Device> {
     }
 }
 
+/// This process's resident memory now, as "anonymous + file-backed" MiB ("unknown" where
+/// /proc is not readable): load logs it at each step.
+fn resident_mib() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |key: &str| {
+        status
+            .lines()
+            .find(|line| line.starts_with(key))
+            .and_then(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .map(|kb| kb / 1024)
+    };
+    match (field("RssAnon:"), field("RssFile:")) {
+        (Some(anon), Some(file)) => format!("{anon} + {file}"),
+        _ => "unknown".to_string(),
+    }
+}
+
 impl GgufModel {
     /// Loads a GGUF file and starts its worker thread.
     ///
@@ -251,7 +268,9 @@ impl GgufModel {
         let content = gguf_file::Content::read(&mut reader)
             .map_err(|e| load_error(format!("not a readable GGUF file: {e}")))?;
         let config = ModelConfig::from_gguf_metadata(&content.metadata).map_err(load_error)?;
+        tracing::debug!(resident_mib = resident_mib(), "GGUF metadata read");
         let tokenizer = GgufTokenizer::from_gguf_metadata(&content.metadata).map_err(load_error)?;
+        tracing::debug!(resident_mib = resident_mib(), "tokenizer built");
         let token_text = |id: Option<u32>| id.map(|id| tokenizer.decode(&[id])).unwrap_or_default();
         let template = match content
             .metadata
@@ -276,6 +295,7 @@ impl GgufModel {
         // tokenizer, config and template are built: free it before the weights are read.
         let mut content = content;
         content.metadata = Default::default();
+        tracing::debug!(resident_mib = resident_mib(), "metadata freed");
         let adapter = match &options.adapter {
             Some(dir) => Some(adapter::LoraAdapter::load(dir, &config).map_err(load_error)?),
             None => None,
@@ -290,6 +310,7 @@ impl GgufModel {
             adapter.as_ref(),
         )
         .map_err(load_error)?;
+        tracing::debug!(resident_mib = resident_mib(), "weights read");
         if transformer.vocab_size() < tokenizer.vocab_size() {
             return Err(load_error(format!(
                 "the output layer has {} logits for a vocabulary of {} tokens",
