@@ -26,7 +26,7 @@ const Q8_0_BYTES: usize = 34;
 /// Bytes per Q5_0 block: f16 scale + 32 high bits + 16 bytes of nibbles.
 const Q5_0_BYTES: usize = 22;
 /// Activation rows processed together against each unpacked weight block.
-const ACTIVATION_TILE: usize = 4;
+const ACTIVATION_TILE: usize = 8;
 
 /// True when [`KernelWeights`] handles `dtype` with rows of `columns` values.
 pub fn supports(dtype: GgmlDType, columns: usize) -> bool {
@@ -149,22 +149,39 @@ struct QuantizedActivations {
 impl QuantizedActivations {
     fn new(input: &[f32], rows: usize, columns: usize) -> QuantizedActivations {
         let blocks = columns / BLOCK;
-        let mut scales = Vec::with_capacity(rows * blocks);
+        let mut scales = vec![0f32; rows * blocks];
         let mut quants = vec![0i8; rows * columns];
-        for (values, out) in input
-            .chunks_exact(BLOCK)
-            .zip(quants.chunks_exact_mut(BLOCK))
-        {
-            let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
-            // As ggml's quantize_row_q8_0: values are scaled by the exact inverse, the stored
-            // scale is rounded to f16, so products match llama.cpp's bit for bit.
-            let exact = max / 127.0;
-            let inverse = if exact > 0.0 { 1.0 / exact } else { 0.0 };
-            let scale = f16::from_f32(exact).to_f32();
-            for (q, v) in out.iter_mut().zip(values) {
-                *q = (v * inverse).round().clamp(-127.0, 127.0) as i8;
+        let quantize_row = |((values, out), row_scales): ((&[f32], &mut [i8]), &mut [f32])| {
+            for ((values, out), scale) in values
+                .chunks_exact(BLOCK)
+                .zip(out.chunks_exact_mut(BLOCK))
+                .zip(row_scales)
+            {
+                let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+                // As ggml's quantize_row_q8_0: values are scaled by the exact inverse, the
+                // stored scale is rounded to f16, so products match llama.cpp's bit for bit.
+                let exact = max / 127.0;
+                let inverse = if exact > 0.0 { 1.0 / exact } else { 0.0 };
+                *scale = f16::from_f32(exact).to_f32();
+                for (q, v) in out.iter_mut().zip(values) {
+                    *q = (v * inverse).round().clamp(-127.0, 127.0) as i8;
+                }
             }
-            scales.push(scale);
+        };
+        // A prefill chunk's rows are quantized in parallel (one thread left the other core
+        // idle); a decode row is too small to split.
+        if rows >= 8 {
+            input
+                .par_chunks_exact(columns)
+                .zip(quants.par_chunks_exact_mut(columns))
+                .zip(scales.par_chunks_exact_mut(blocks))
+                .for_each(quantize_row);
+        } else {
+            input
+                .chunks_exact(columns)
+                .zip(quants.chunks_exact_mut(columns))
+                .zip(scales.chunks_exact_mut(blocks))
+                .for_each(quantize_row);
         }
         QuantizedActivations {
             rows,
@@ -202,33 +219,21 @@ unsafe fn multiply_chunk(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("f16c")
-        {
-            // SAFETY: the CPU has AVX2, FMA and F16C; the caller's guarantees are passed on.
-            unsafe {
-                match dtype {
-                    GgmlDType::Q5_0 => avx2::multiply_chunk::<avx2::Q5_0>(
-                        weights,
-                        row_bytes,
-                        first,
-                        count,
-                        activations,
-                        output,
-                        out_stride,
-                    ),
-                    _ => avx2::multiply_chunk::<avx2::Q8_0>(
-                        weights,
-                        row_bytes,
-                        first,
-                        count,
-                        activations,
-                        output,
-                        out_stride,
-                    ),
-                }
-            }
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("fma") && has!("f16c") {
+            let chunk = avx2::Chunk {
+                weights,
+                row_bytes,
+                first,
+                count,
+                activations,
+                output,
+                out_stride,
+            };
+            let vnni = has!("avx512vnni") && has!("avx512vl");
+            // SAFETY: the CPU has AVX2, FMA, F16C, and VNNI where `vnni`; the caller's
+            // guarantees are passed on.
+            unsafe { avx2::multiply_chunk(dtype, vnni, &chunk) };
             return;
         }
     }
@@ -297,6 +302,8 @@ mod avx2 {
     //! The AVX2 + FMA implementation.
 
     use std::arch::x86_64::*;
+
+    use candle_core::quantized::GgmlDType;
 
     use super::{
         ACTIVATION_TILE, BLOCK, Q5_0_BYTES, Q8_0_BYTES, QuantizedActivations, SharedOutput,
@@ -388,16 +395,45 @@ mod avx2 {
         }
     }
 
-    /// Signed byte dot product of 32 values, as 8 partial i32 sums converted to f32.
-    #[inline(always)]
-    unsafe fn dot_bytes(weight_abs: __m256i, weight: __m256i, input: __m256i) -> __m256 {
-        // SAFETY: AVX2 available (caller).
-        unsafe {
-            // maddubs multiplies unsigned by signed bytes: move the weight's sign onto the
-            // input. |w| ≤ 128 and |x| ≤ 127, so the pairwise i16 sums cannot saturate.
-            let signed_input = _mm256_sign_epi8(input, weight);
-            let pairs = _mm256_maddubs_epi16(weight_abs, signed_input);
-            _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+    /// How 32 weight bytes and 32 activation bytes become 8 partial i32 sums (as f32).
+    pub(super) trait ByteDot {
+        /// # Safety
+        /// The CPU must have the instructions of the implementation.
+        unsafe fn dot(weight_abs: __m256i, weight: __m256i, input: __m256i) -> __m256;
+    }
+
+    /// AVX2: `maddubs` (u8 × i8 pairs to i16) then `madd` with ones (to i32).
+    pub(super) struct Avx2Dot;
+    /// AVX-512 VNNI (with VL): one `vpdpbusd` (u8 × i8 quadruples summed into i32).
+    pub(super) struct VnniDot;
+
+    impl ByteDot for Avx2Dot {
+        #[inline(always)]
+        unsafe fn dot(weight_abs: __m256i, weight: __m256i, input: __m256i) -> __m256 {
+            // SAFETY: AVX2 available (caller).
+            unsafe {
+                // maddubs multiplies unsigned by signed bytes: move the weight's sign onto the
+                // input. |w| ≤ 128 and |x| ≤ 127, so the pairwise i16 sums cannot saturate.
+                let signed_input = _mm256_sign_epi8(input, weight);
+                let pairs = _mm256_maddubs_epi16(weight_abs, signed_input);
+                _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+            }
+        }
+    }
+
+    impl ByteDot for VnniDot {
+        #[inline(always)]
+        unsafe fn dot(weight_abs: __m256i, weight: __m256i, input: __m256i) -> __m256 {
+            // SAFETY: AVX-512 VNNI and VL available (caller). The i32 sums are exact, as on
+            // the AVX2 path, so both give bit-identical results.
+            unsafe {
+                let signed_input = _mm256_sign_epi8(input, weight);
+                _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(
+                    _mm256_setzero_si256(),
+                    weight_abs,
+                    signed_input,
+                ))
+            }
         }
     }
 
@@ -419,147 +455,193 @@ mod avx2 {
         }
     }
 
-    /// Dot products of `W` consecutive weight rows (the first at `row`) with the `R` activation
-    /// rows of `input`. Each of the `W × R` products keeps two accumulators, one for even and
-    /// one for odd blocks, so the FMA latency is hidden even for `W = R = 1` (decode); each
-    /// unpacked weight block serves `R` rows. Every tile shape sums in the same order, so
-    /// decode, prefill and teacher-forced scoring give bit-identical logits. Everything is
-    /// inlined into one `target_feature` function: no calls, so no vector registers spill.
-    // `w` and `r` index several arrays in lockstep; iterator chains would hide that (and
-    // closures are not inlined into target_feature code).
+    /// The sums of one weight row with the `R` activation rows of `input` over the blocks
+    /// `start, start + 2, ...` below `blocks`, one accumulator per activation row.
+    // `r` indexes several arrays in lockstep; iterator chains would hide that (and closures
+    // are not inlined into target_feature code).
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
-    unsafe fn tile<B: WeightBlock, const W: usize, const R: usize>(
+    unsafe fn every_other_block<B: WeightBlock, D: ByteDot, const R: usize>(
         row: *const u8,
-        row_bytes: usize,
+        input: &InputTile<R>,
+        start: usize,
+        blocks: usize,
+    ) -> [__m256; R] {
+        // SAFETY: as `tile`.
+        unsafe {
+            let mut sums = [_mm256_setzero_ps(); R];
+            let mut block = start;
+            while block < blocks {
+                let (weight, weight_scale) = B::unpack(row.add(block * B::BYTES));
+                let weight_abs = _mm256_sign_epi8(weight, weight);
+                for r in 0..R {
+                    let quants =
+                        _mm256_loadu_si256(input.quants[r].add(block * BLOCK) as *const __m256i);
+                    let products = D::dot(weight_abs, weight, quants);
+                    let scale = _mm256_set1_ps(weight_scale * *input.scales[r].add(block));
+                    sums[r] = _mm256_fmadd_ps(scale, products, sums[r]);
+                }
+                block += 2;
+            }
+            sums
+        }
+    }
+
+    /// Dot products of one weight row with the `R` activation rows of `input`. Every product
+    /// is summed the same way whatever `R`: even blocks in order, odd blocks in order, then the
+    /// two added, so decode, prefill and teacher-forced scoring give bit-identical logits.
+    /// One activation row (decode) runs both chains side by side, hiding the FMA latency; more
+    /// rows have enough chains already and take the even then the odd blocks (the row is in L1
+    /// the second time), each unpacked weight block serving `R` rows with `R` accumulators.
+    /// All of it is inlined into one `target_feature` function: no calls, so no vector
+    /// registers spill.
+    #[allow(clippy::needless_range_loop)]
+    #[inline(always)]
+    unsafe fn tile<B: WeightBlock, D: ByteDot, const R: usize>(
+        row: *const u8,
         input: &InputTile<R>,
         blocks: usize,
-    ) -> [[f32; R]; W] {
-        // SAFETY: the caller guarantees W rows of `row_bytes` at `row`, R activation rows of
-        // `blocks` blocks, and a CPU with AVX2, FMA and F16C.
+    ) -> [f32; R] {
+        // SAFETY: the caller guarantees a row of `blocks` blocks at `row`, R activation rows
+        // of `blocks` blocks, and a CPU with AVX2, FMA, F16C and what D needs.
         unsafe {
-            let mut sums = [[[_mm256_setzero_ps(); 2]; R]; W];
-            for block in 0..blocks {
-                let parity = block & 1;
-                for w in 0..W {
-                    let (weight, weight_scale) =
-                        B::unpack(row.add(w * row_bytes + block * B::BYTES));
-                    let weight_abs = _mm256_sign_epi8(weight, weight);
-                    for r in 0..R {
-                        let quants = _mm256_loadu_si256(
-                            input.quants[r].add(block * BLOCK) as *const __m256i
-                        );
-                        let products = dot_bytes(weight_abs, weight, quants);
-                        let scale = _mm256_set1_ps(weight_scale * *input.scales[r].add(block));
-                        sums[w][r][parity] = _mm256_fmadd_ps(scale, products, sums[w][r][parity]);
+            let mut out = [0f32; R];
+            if R == 1 {
+                let mut even = _mm256_setzero_ps();
+                let mut odd = _mm256_setzero_ps();
+                let (quants, scales) = (input.quants[0], input.scales[0]);
+                let mut block = 0;
+                while block < blocks {
+                    for parity in 0..2 {
+                        let at = block + parity;
+                        if at == blocks {
+                            break;
+                        }
+                        let (weight, weight_scale) = B::unpack(row.add(at * B::BYTES));
+                        let weight_abs = _mm256_sign_epi8(weight, weight);
+                        let x = _mm256_loadu_si256(quants.add(at * BLOCK) as *const __m256i);
+                        let products = D::dot(weight_abs, weight, x);
+                        let scale = _mm256_set1_ps(weight_scale * *scales.add(at));
+                        let sum = if parity == 0 { &mut even } else { &mut odd };
+                        *sum = _mm256_fmadd_ps(scale, products, *sum);
                     }
+                    block += 2;
                 }
-            }
-            let mut out = [[0f32; R]; W];
-            for w in 0..W {
+                out[0] = sum_lanes(_mm256_add_ps(even, odd));
+            } else {
+                let even = every_other_block::<B, D, R>(row, input, 0, blocks);
+                let odd = every_other_block::<B, D, R>(row, input, 1, blocks);
                 for r in 0..R {
-                    out[w][r] = sum_lanes(_mm256_add_ps(sums[w][r][0], sums[w][r][1]));
+                    out[r] = sum_lanes(_mm256_add_ps(even[r], odd[r]));
                 }
             }
             out
         }
     }
 
-    /// Weight rows `0..count` of `weights` against the `R` activation rows from `input_row`,
-    /// `W` weight rows at a time (then one at a time for the remainder).
+    /// One chunk of weight rows and where its products go (see [`super::multiply_chunk`]).
+    pub(super) struct Chunk<'a> {
+        pub weights: &'a [u8],
+        pub row_bytes: usize,
+        pub first: usize,
+        pub count: usize,
+        pub activations: &'a QuantizedActivations,
+        pub output: &'a SharedOutput,
+        pub out_stride: usize,
+    }
+
+    /// The chunk's weight rows against activation rows `input_row..input_row + R`, one weight
+    /// row at a time: one sequential weight stream, which the hardware prefetcher follows
+    /// best (measured on the 0.5B model, 2 threads: four interleaved weight rows made decode
+    /// slower, 17.5 against 27 tok/s).
     ///
     /// # Safety
-    /// As [`multiply_chunk`].
-    #[allow(clippy::too_many_arguments)]
+    /// As [`super::multiply_chunk`], with input rows in bounds.
     #[inline(always)]
-    unsafe fn multiply_rows<B: WeightBlock, const W: usize, const R: usize>(
-        weights: &[u8],
-        row_bytes: usize,
-        first: usize,
-        count: usize,
-        activations: &QuantizedActivations,
+    unsafe fn multiply_rows<B: WeightBlock, D: ByteDot, const R: usize>(
+        chunk: &Chunk<'_>,
         input_row: usize,
-        output: &SharedOutput,
-        out_stride: usize,
     ) {
-        let input = InputTile::<R>::new(activations, input_row);
-        let blocks = activations.blocks;
-        let base = weights.as_ptr();
-        let mut row = 0;
-        // SAFETY (all blocks): rows `row..row + W` (or `row`) lie inside `weights`; the output
-        // indices are in bounds and exclusive by the caller's contract.
-        while row + W <= count {
-            let values =
-                unsafe { tile::<B, W, R>(base.add(row * row_bytes), row_bytes, &input, blocks) };
-            for (w, values) in values.iter().enumerate() {
+        let input = InputTile::<R>::new(chunk.activations, input_row);
+        let base = chunk.weights.as_ptr();
+        for row in 0..chunk.count {
+            // SAFETY: the row lies inside `weights`; the output indices are in bounds and
+            // exclusive by the caller's contract.
+            unsafe {
+                let values = tile::<B, D, R>(
+                    base.add(row * chunk.row_bytes),
+                    &input,
+                    chunk.activations.blocks,
+                );
                 for (r, value) in values.iter().enumerate() {
-                    unsafe {
-                        *output.0.add((input_row + r) * out_stride + first + row + w) = *value
-                    };
+                    let index = (input_row + r) * chunk.out_stride + chunk.first + row;
+                    *chunk.output.0.add(index) = *value;
                 }
             }
-            row += W;
-        }
-        while row < count {
-            let [values] =
-                unsafe { tile::<B, 1, R>(base.add(row * row_bytes), row_bytes, &input, blocks) };
-            for (r, value) in values.iter().enumerate() {
-                unsafe { *output.0.add((input_row + r) * out_stride + first + row) = *value };
-            }
-            row += 1;
         }
     }
 
-    /// See [`super::multiply_chunk`]. Prefill takes activation rows [`ACTIVATION_TILE`] at a
-    /// time, decode (and the leftover rows) one, each against one weight row at a time: one
-    /// sequential weight stream, which the hardware prefetcher follows best. Measured on the
-    /// 0.5B model (2 threads): four interleaved weight rows made decode slower (17.5 against
-    /// 27 tok/s).
+    /// Prefill takes activation rows [`ACTIVATION_TILE`] at a time, then four, decode (and
+    /// the last leftover rows) one.
+    ///
+    /// # Safety
+    /// As [`super::multiply_chunk`], and the CPU must have AVX2, FMA, F16C and what D needs.
+    #[inline(always)]
+    unsafe fn multiply<B: WeightBlock, D: ByteDot>(chunk: &Chunk<'_>) {
+        let rows = chunk.activations.rows;
+        let mut input_row = 0;
+        // SAFETY (both loops): the caller's guarantees, and input rows in bounds.
+        while input_row + ACTIVATION_TILE <= rows {
+            unsafe { multiply_rows::<B, D, ACTIVATION_TILE>(chunk, input_row) };
+            input_row += ACTIVATION_TILE;
+        }
+        while input_row + 4 <= rows {
+            unsafe { multiply_rows::<B, D, 4>(chunk, input_row) };
+            input_row += 4;
+        }
+        while input_row < rows {
+            unsafe { multiply_rows::<B, D, 1>(chunk, input_row) };
+            input_row += 1;
+        }
+    }
+
+    /// [`super::multiply_chunk`] for a Q5_0 or (any other `dtype`) Q8_0 weight, with VNNI's
+    /// byte products where `vnni`, else AVX2's.
+    ///
+    /// # Safety
+    /// As [`super::multiply_chunk`], and the CPU must have AVX2, FMA, F16C, and AVX512-VNNI
+    /// with AVX512-VL when `vnni`.
+    pub(super) unsafe fn multiply_chunk(dtype: GgmlDType, vnni: bool, chunk: &Chunk<'_>) {
+        // SAFETY: passed on from the caller.
+        unsafe {
+            match (dtype, vnni) {
+                (GgmlDType::Q5_0, true) => multiply_vnni::<Q5_0>(chunk),
+                (GgmlDType::Q5_0, false) => multiply_avx2::<Q5_0>(chunk),
+                (_, true) => multiply_vnni::<Q8_0>(chunk),
+                (_, false) => multiply_avx2::<Q8_0>(chunk),
+            }
+        }
+    }
+
+    /// [`multiply`] with AVX2's byte products.
     ///
     /// # Safety
     /// As [`super::multiply_chunk`], and the CPU must have AVX2, FMA and F16C.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn multiply_chunk<B: WeightBlock>(
-        weights: &[u8],
-        row_bytes: usize,
-        first: usize,
-        count: usize,
-        activations: &QuantizedActivations,
-        output: &SharedOutput,
-        out_stride: usize,
-    ) {
-        let mut input_row = 0;
-        // SAFETY (both loops): the caller's guarantees, and input rows in bounds.
-        while input_row + ACTIVATION_TILE <= activations.rows {
-            unsafe {
-                multiply_rows::<B, 1, ACTIVATION_TILE>(
-                    weights,
-                    row_bytes,
-                    first,
-                    count,
-                    activations,
-                    input_row,
-                    output,
-                    out_stride,
-                )
-            };
-            input_row += ACTIVATION_TILE;
-        }
-        while input_row < activations.rows {
-            unsafe {
-                multiply_rows::<B, 1, 1>(
-                    weights,
-                    row_bytes,
-                    first,
-                    count,
-                    activations,
-                    input_row,
-                    output,
-                    out_stride,
-                )
-            };
-            input_row += 1;
-        }
+    unsafe fn multiply_avx2<B: WeightBlock>(chunk: &Chunk<'_>) {
+        // SAFETY: passed on from the caller.
+        unsafe { multiply::<B, Avx2Dot>(chunk) }
+    }
+
+    /// [`multiply`] with AVX-512 VNNI's byte products (Zen 4, Ice Lake and later).
+    ///
+    /// # Safety
+    /// As [`super::multiply_chunk`], and the CPU must have AVX2, FMA, F16C, AVX512-VNNI and
+    /// AVX512-VL.
+    #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+    unsafe fn multiply_vnni<B: WeightBlock>(chunk: &Chunk<'_>) {
+        // SAFETY: passed on from the caller.
+        unsafe { multiply::<B, VnniDot>(chunk) }
     }
 }
 
@@ -671,6 +753,46 @@ mod tests {
                         "{dtype:?}: {a} vs scalar {c}"
                     );
                 }
+            }
+        }
+    }
+
+    /// The AVX-512 VNNI path gives exactly the AVX2 path's numbers (both sum exact integers in
+    /// the same order), for decode and prefill shapes. Skips on a CPU without VNNI.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vnni_and_avx2_paths_are_bit_identical() {
+        use std::arch::is_x86_feature_detected as has;
+        if !(has!("avx2") && has!("fma") && has!("f16c") && has!("avx512vnni") && has!("avx512vl"))
+        {
+            eprintln!("skipped: this CPU has no AVX-512 VNNI");
+            return;
+        }
+        for dtype in [GgmlDType::Q8_0, GgmlDType::Q5_0] {
+            let weight = QTensor::quantize(&random(24, 160, 11), dtype).unwrap();
+            let data = weight.data().unwrap().into_owned();
+            let bytes = row_bytes(dtype, 160);
+            for input_rows in [1usize, 6] {
+                let input = random(input_rows, 160, 12).flatten_all().unwrap();
+                let activations =
+                    QuantizedActivations::new(&input.to_vec1().unwrap(), input_rows, 160);
+                let run = |vnni: bool| {
+                    let mut output = vec![0f32; input_rows * 24];
+                    let shared = SharedOutput(output.as_mut_ptr());
+                    let chunk = avx2::Chunk {
+                        weights: &data,
+                        row_bytes: bytes,
+                        first: 0,
+                        count: 24,
+                        activations: &activations,
+                        output: &shared,
+                        out_stride: 24,
+                    };
+                    // SAFETY: features checked above; the output has room for every product.
+                    unsafe { avx2::multiply_chunk(dtype, vnni, &chunk) };
+                    output
+                };
+                assert_eq!(run(true), run(false), "{dtype:?}, {input_rows} rows");
             }
         }
     }
