@@ -41,6 +41,17 @@ def peak_rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def next_token(llm):
+    """Greedy next token after the last eval: the argmax of the last evaluated position.
+
+    With logits_all=False, llama-cpp-python 0.3 no longer copies logits into `llm.scores`
+    (they stay zero, so their argmax is token 0, "!"); llama.cpp keeps the last position's
+    logits, read here through llama_get_logits_ith(ctx, -1).
+    """
+    row = llm._ctx.get_logits_ith(-1)
+    return int(np.argmax(np.ctypeslib.as_array(row, shape=(llm.n_vocab(),))))
+
+
 def main():
     request = json.load(sys.stdin)
     threads = int(request["threads"])
@@ -49,8 +60,8 @@ def main():
     llm = Llama(
         model_path=request["model"],
         n_ctx=context,
-        # Without logits_all, llama-cpp-python keeps n_batch rows of scores and indexes them by
-        # position, so n_batch must cover the whole context; n_ubatch is the compute batch.
+        # One batch covers the whole context, so the last position's logits are those of the
+        # whole prompt; n_ubatch is the compute batch.
         n_batch=context,
         n_ubatch=512,
         n_threads=threads,
@@ -71,13 +82,13 @@ def main():
         started = time.perf_counter()
         llm.eval(prompt)
         prefill = time.perf_counter() - started
-        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        token = next_token(llm)
         first_token = time.perf_counter() - started
         decode_tokens = int(speed["decode_tokens"])
         started = time.perf_counter()
         for _ in range(decode_tokens):
             llm.eval([token])
-            token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            token = next_token(llm)
         decode = time.perf_counter() - started
         answer["speed"] = {
             "prompt_tokens": len(prompt),
@@ -94,7 +105,7 @@ def main():
         stop = set(item.get("stop", []))
         out = []
         for _ in range(int(item["max_tokens"])):
-            token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            token = next_token(llm)
             if token in stop:
                 break
             out.append(token)

@@ -70,6 +70,11 @@ impl KernelWeights {
         })
     }
 
+    /// Values per row.
+    pub fn columns(&self) -> usize {
+        self.columns
+    }
+
     /// Rows `ids` dequantized to f32, one after another (`ids.len() × columns`): an embedding
     /// lookup, so that a table tied to the output head is held once.
     pub fn dequantize_rows(&self, ids: &[u32]) -> candle_core::Result<Vec<f32>> {
@@ -92,35 +97,67 @@ impl KernelWeights {
 
     /// `output[r][o] = Σ_c input[r][c] · W[o][c]` for `input` of `rows × columns` f32.
     pub fn matmul(&self, input: &[f32], input_rows: usize) -> Vec<f32> {
-        let activations = QuantizedActivations::new(input, input_rows, self.columns);
-        let mut output = vec![0f32; input_rows * self.rows];
-        let output_ptr = SharedOutput(output.as_mut_ptr());
-        let threads = rayon::current_num_threads().max(1);
-        // Enough chunks for stealing to balance uneven cores, few enough to keep scheduling
-        // cheap; each chunk is a contiguous run of weight rows.
-        let chunk_rows = (self.rows / (threads * 8)).clamp(8, 256);
-        let chunks = self.rows.div_ceil(chunk_rows);
-        let row_bytes = row_bytes(self.dtype, self.columns);
-        (0..chunks).into_par_iter().for_each(|chunk| {
-            let first = chunk * chunk_rows;
-            let last = (first + chunk_rows).min(self.rows);
-            let weights = &self.data[first * row_bytes..last * row_bytes];
-            // SAFETY: chunks cover disjoint weight rows, hence disjoint output columns.
-            unsafe {
-                multiply_chunk(
-                    self.dtype,
-                    weights,
-                    row_bytes,
-                    first,
-                    last - first,
-                    &activations,
-                    &output_ptr,
-                    self.rows,
-                )
-            };
-        });
-        output
+        let mut outputs = matmul_many(&[self], input, input_rows);
+        outputs.pop().unwrap_or_default()
     }
+}
+
+/// [`KernelWeights::matmul`] of one input with several weights of its width (q, k and v; gate
+/// and up): the input is quantized once and all of their rows are split over the pool in one
+/// parallel pass, so a decode step wakes the other threads once instead of once per matrix.
+/// Each product is computed exactly as by `matmul` alone.
+///
+/// # Panics
+/// When the weights' column counts differ (callers pass the projections of one input).
+pub fn matmul_many(weights: &[&KernelWeights], input: &[f32], input_rows: usize) -> Vec<Vec<f32>> {
+    let Some(columns) = weights.first().map(|w| w.columns) else {
+        return Vec::new();
+    };
+    assert!(
+        weights.iter().all(|w| w.columns == columns),
+        "matmul_many: weights of different widths"
+    );
+    let activations = QuantizedActivations::new(input, input_rows, columns);
+    let mut outputs: Vec<Vec<f32>> = weights
+        .iter()
+        .map(|w| vec![0f32; input_rows * w.rows])
+        .collect();
+    let pointers: Vec<SharedOutput> = outputs
+        .iter_mut()
+        .map(|o| SharedOutput(o.as_mut_ptr()))
+        .collect();
+    let threads = rayon::current_num_threads().max(1);
+    let total_rows: usize = weights.iter().map(|w| w.rows).sum();
+    // Enough chunks for stealing to balance uneven cores, few enough to keep scheduling cheap;
+    // each chunk is a contiguous run of one matrix's weight rows.
+    let chunk_rows = (total_rows / (threads * 8)).clamp(8, 256);
+    let chunks: Vec<(usize, usize)> = weights
+        .iter()
+        .enumerate()
+        .flat_map(|(matrix, w)| (0..w.rows.div_ceil(chunk_rows)).map(move |c| (matrix, c)))
+        .collect();
+    chunks.into_par_iter().for_each(|(matrix, chunk)| {
+        let w = weights[matrix];
+        let first = chunk * chunk_rows;
+        let last = (first + chunk_rows).min(w.rows);
+        let row_bytes = row_bytes(w.dtype, w.columns);
+        // SAFETY: chunks cover disjoint weight rows of each matrix, hence disjoint output
+        // columns of its own output.
+        unsafe {
+            multiply_chunk(
+                w.dtype,
+                &w.data[first * row_bytes..last * row_bytes],
+                row_bytes,
+                first,
+                last - first,
+                &activations,
+                &pointers[matrix],
+                w.rows,
+            )
+        };
+    });
+    drop(pointers);
+    outputs
 }
 
 /// Bytes of one quantized row.

@@ -128,6 +128,36 @@ impl QuantLinear {
         }
     }
 
+    /// `x · Wᵢᵀ` for each of `linears`, which share the input `x` `(rows, in_features)`. When
+    /// learnat's kernel holds them all, one pass computes every product (see
+    /// [`kernels::matmul_many`]); otherwise each runs on its own. The results are the same.
+    pub fn forward_many(linears: &[&QuantLinear], x: &Tensor) -> candle_core::Result<Vec<Tensor>> {
+        let kernels: Option<Vec<&KernelWeights>> =
+            linears.iter().map(|l| l.kernel.as_deref()).collect();
+        let Some(kernels) = kernels.filter(|k| k.len() > 1) else {
+            return linears.iter().map(|l| l.forward(x)).collect();
+        };
+        let (rows, columns) = x.dims2()?;
+        if kernels.iter().any(|k| k.columns() != columns) {
+            candle_core::bail!("quantized matmul: input width {columns} differs from a weight's");
+        }
+        let input = x.to_dtype(candle_core::DType::F32)?.contiguous()?;
+        let (storage, layout) = input.storage_and_layout();
+        let candle_core::Storage::Cpu(candle_core::CpuStorage::F32(values)) = &*storage else {
+            candle_core::bail!("quantized matmul expects f32 activations on the CPU");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("quantized matmul expects contiguous activations");
+        };
+        let outputs = kernels::matmul_many(&kernels, &values[start..end], rows);
+        drop(storage);
+        outputs
+            .into_iter()
+            .zip(linears)
+            .map(|(values, l)| Tensor::from_vec(values, (rows, l.out_features), x.device()))
+            .collect()
+    }
+
     /// Rows `ids` of the weight as f32 `(ids.len(), in_features)`, when learnat's kernel holds
     /// it (the output head tied to the token embedding); `None` on candle's path.
     pub fn lookup_rows(&self, ids: &[u32], device: &Device) -> Option<candle_core::Result<Tensor>> {

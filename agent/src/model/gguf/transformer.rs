@@ -333,8 +333,10 @@ impl Transformer {
                 self.attention(index, layer, &normed, cache, mask.as_ref(), &cos, &sin)?;
             hidden = (hidden + attention)?;
             let normed = candle_nn::ops::rms_norm(&hidden, &layer.ffn_norm, eps)?;
-            let gate = layer.ffn_gate.forward(&normed)?;
-            let up = layer.ffn_up.forward(&normed)?;
+            let [gate, up]: [Tensor; 2] =
+                QuantLinear::forward_many(&[&layer.ffn_gate, &layer.ffn_up], &normed)?
+                    .try_into()
+                    .map_err(|_| candle_core::Error::Msg("gate and up: two outputs".into()))?;
             let activated = (candle_nn::ops::silu(&gate)? * up)?;
             hidden = (hidden + layer.ffn_down.forward(&activated)?)?;
         }
@@ -362,14 +364,17 @@ impl Transformer {
         let config = &self.config;
         let seq_len = normed.dim(0)?;
         let (heads, kv_heads, head_dim) = (config.heads, config.kv_heads, config.head_dim);
-        let project =
-            |linear: &QuantLinear, bias: &Option<Tensor>| -> candle_core::Result<Tensor> {
-                let out = linear.forward(normed)?;
-                match bias {
-                    Some(bias) => out.broadcast_add(bias),
-                    None => Ok(out),
-                }
-            };
+        // q, k and v in one pass over the shared input, then their biases.
+        let [query, key, value]: [Tensor; 3] =
+            QuantLinear::forward_many(&[&layer.query, &layer.key, &layer.value], normed)?
+                .try_into()
+                .map_err(|_| candle_core::Error::Msg("q, k and v: three outputs".into()))?;
+        let add_bias = |out: Tensor, bias: &Option<Tensor>| -> candle_core::Result<Tensor> {
+            match bias {
+                Some(bias) => out.broadcast_add(bias),
+                None => Ok(out),
+            }
+        };
         // (tokens, heads * dim) -> (heads, tokens, dim), with the rotary embedding applied.
         let split_heads = |x: Tensor, count: usize, rotate: bool| -> candle_core::Result<Tensor> {
             let x = x
@@ -387,9 +392,9 @@ impl Transformer {
             };
             rotated.squeeze(0)
         };
-        let query = split_heads(project(&layer.query, &layer.query_bias)?, heads, true)?;
-        let key = split_heads(project(&layer.key, &layer.key_bias)?, kv_heads, true)?;
-        let value = split_heads(project(&layer.value, &layer.value_bias)?, kv_heads, false)?;
+        let query = split_heads(add_bias(query, &layer.query_bias)?, heads, true)?;
+        let key = split_heads(add_bias(key, &layer.key_bias)?, kv_heads, true)?;
+        let value = split_heads(add_bias(value, &layer.value_bias)?, kv_heads, false)?;
         cache.write(index, &key, &value)?;
         let (keys, values) = cache.read(index, seq_len)?;
         let total = keys.dim(1)?;
