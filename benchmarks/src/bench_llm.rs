@@ -617,8 +617,9 @@ pub fn run(options: &BenchLlmOptions) -> BenchResult<BenchLlmReport> {
         }
         _ => None,
     };
-    let mut learnat = learnat;
-    learnat.peak_rss_bytes = peak_rss_bytes();
+    // The peak RSS reported is the speed measurement's (taken right after it): the check
+    // afterwards scores whole sequences, with logits for every position, which is not what the
+    // speed figures describe.
     Ok(BenchLlmReport {
         machine: Machine::current(),
         load_average,
