@@ -1,6 +1,6 @@
 //! `learnat bench llm`: argument parsing and wiring to [`learnat_benchmarks::bench_llm`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -10,7 +10,7 @@ use learnat_benchmarks::bench_llm::{BenchLlmOptions, run};
 /// Arguments of `learnat bench llm`.
 #[derive(Args)]
 pub struct BenchLlmArgs {
-    /// The model, as `gguf:PATH` (a local GGUF file).
+    /// The model, as `gguf:PATH` (a local GGUF file) or `gguf:NAME` (a fetched model).
     #[arg(long)]
     model: String,
     /// Threads for learnat and for llama.cpp.
@@ -47,14 +47,16 @@ pub struct BenchLlmArgs {
 pub fn run_bench_llm(args: BenchLlmArgs) -> Result<ExitCode> {
     let Some(path) = args.model.strip_prefix("gguf:") else {
         bail!(
-            "--model '{}' is not a local model: bench llm measures gguf:PATH models",
+            "--model '{}' is not a local model: bench llm measures gguf:PATH and gguf:NAME models",
             args.model
         );
     };
     if args.threads == 0 {
         bail!("--threads must be at least 1");
     }
-    let mut options = BenchLlmOptions::new(PathBuf::from(path), args.threads);
+    let models_dir = learnat_agent::model::fetch::default_models_dir()?;
+    let file = learnat_agent::model::spec::resolve_gguf_file(Path::new(path), &models_dir)?;
+    let mut options = BenchLlmOptions::new(file, args.threads);
     options.prompt_tokens = args.prompt_tokens;
     options.decode_tokens = args.decode_tokens;
     options.reference_llama_cpp = args.reference_llama_cpp;
