@@ -4,11 +4,16 @@
 //!
 //! Method (the one ggml uses): the activations are quantized to Q8_0 (32 values, one scale per
 //! block); each weight block is unpacked to 32 signed bytes and multiplied with the activation
-//! bytes by AVX2 `maddubs` / `madd`, giving an exact i32 sum per block, scaled by the two block
-//! scales. With several activation rows (prefill), each unpacked weight block is reused for
-//! [`ACTIVATION_TILE`] rows. Work is split over weight rows, in chunks, on the model's rayon
-//! pool: chunks are stolen, so a core that is busy with another process does not stall the
-//! others (no spin barriers).
+//! bytes by AVX2 `maddubs` / `madd`, or by one AVX-512 VNNI `vpdpbusd` where the CPU has it,
+//! giving an exact i32 sum per block, scaled by the two block scales (f16, converted inline by
+//! F16C). Each product keeps two accumulators (even and odd blocks), so a decode row is not bound
+//! by FMA latency. With several activation rows (prefill), each unpacked weight block is reused
+//! for [`ACTIVATION_TILE`] rows. Every tile shape sums in the same order (and a CPU without
+//! AVX2 runs the scalar code for every shape), so logits do not depend on how tokens were
+//! batched. Work is split over weight rows, in chunks, on the model's rayon pool
+//! ([`matmul_many`] splits the rows of several matrices that share an input in one pass): chunks
+//! are stolen, so a core that is busy with another process does not stall the others (no spin
+//! barriers).
 //!
 //! Without AVX2 (or off x86-64) a scalar implementation with the same integer arithmetic runs.
 
