@@ -1,7 +1,8 @@
 //! PostgreSQL engine (feature `postgres`): tokio-postgres, every statement read-only.
 //!
 //! Each statement passes the [`crate::safety`] gate (PostgreSQL dialect; there is no parser
-//! fallback here), then runs inside `BEGIN READ ONLY` with `SET LOCAL statement_timeout`, through
+//! fallback here), then runs inside `BEGIN READ ONLY` with `SET LOCAL statement_timeout` (and
+//! `jit = off`, whose compile phase the timeout cannot interrupt), through
 //! a portal that fetches at most the row cap (plus one row, to know whether it truncated), and
 //! the transaction is always rolled back, on success and on error. A server-side timeout
 //! (SQLSTATE 57014) becomes [`ToolsError::Timeout`]; a write the server refuses in the read-only
@@ -219,8 +220,13 @@ async fn run_read_only(
     };
     let timeout_ms = options.timeout.as_millis().max(1);
     let result = async {
+        // JIT off: LLVM compilation (and, in a fresh backend, loading LLVM) runs before the
+        // executor checks for interrupts, so statement_timeout cannot stop it; the planner
+        // turns it on for any costly plan, such as the cross joins a model can write.
         transaction
-            .batch_execute(&format!("SET LOCAL statement_timeout = {timeout_ms}"))
+            .batch_execute(&format!(
+                "SET LOCAL statement_timeout = {timeout_ms}; SET LOCAL jit = off"
+            ))
             .await?;
         let prepared = transaction.prepare(sql).await?;
         let columns: Vec<String> = prepared
