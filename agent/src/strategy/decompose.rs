@@ -68,15 +68,7 @@ impl Decompose {
         let options = &self.options;
         let examples = self.examples(input).await?;
 
-        let skeleton = PromptInput {
-            question: input.question,
-            evidence: input.evidence,
-            schema_text: "",
-            dialect: input.database.dialect(),
-            links: None,
-            clarifications: input.clarifications,
-            history: input.history,
-        };
+        let skeleton = input.prompt_without_schema();
         let around: usize = decompose_messages(&skeleton, &examples)
             .iter()
             .map(|m| count_tokens(model.as_ref(), &m.content))

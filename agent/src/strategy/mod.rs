@@ -75,6 +75,22 @@ pub struct StrategyInput<'a> {
 }
 
 impl<'a> StrategyInput<'a> {
+    /// The prompt input without a schema: what a strategy measures to know how much room the
+    /// prompt around the schema takes.
+    pub(crate) fn prompt_without_schema(&self) -> crate::prompt::PromptInput<'a> {
+        crate::prompt::PromptInput {
+            question: self.question,
+            evidence: self.evidence,
+            schema_text: "",
+            dialect: self.database.dialect(),
+            links: None,
+            clarifications: self.clarifications,
+            history: self.history,
+        }
+    }
+}
+
+impl<'a> StrategyInput<'a> {
     /// A question over `database` with its `schema`; no evidence, tools, history or
     /// clarifications.
     pub fn new(

@@ -66,15 +66,7 @@ impl Strategy for ZeroShot {
         let mut raw = Vec::new();
 
         // Room for everything but the schema: the prompt around it and the answers.
-        let skeleton = PromptInput {
-            question: input.question,
-            evidence: input.evidence,
-            schema_text: "",
-            dialect: input.database.dialect(),
-            links: None,
-            clarifications: input.clarifications,
-            history: input.history,
-        };
+        let skeleton = input.prompt_without_schema();
         let around: usize = zero_shot_messages(&skeleton)
             .iter()
             .map(|m| count_tokens(model.as_ref(), &m.content))
