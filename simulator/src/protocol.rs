@@ -454,19 +454,8 @@ async fn c_interact(
                 });
             }
             AgentMove::Submit { sql } => {
-                let verdict = setup
-                    .gold
-                    .check(&task.db_id, phase_gold(task, phase), &sql)
-                    .await;
-                recorder.events.push(Event::Submit {
-                    phase,
-                    attempt,
-                    sql,
-                    cost: 0.0,
-                    correct: verdict.correct,
-                    error: verdict.error,
-                });
-                match (verdict.correct, phase, &task.follow_up) {
+                let correct = submit(setup, task, recorder, phase, attempt, sql, 0.0).await;
+                match (correct, phase, &task.follow_up) {
                     (true, 1, Some(follow_up)) => {
                         phase = 2;
                         attempt = 0;
@@ -523,6 +512,32 @@ async fn c_interact(
         }
     }
     end(recorder, "move limit reached")
+}
+
+/// Scores a submission against the phase's gold SQL, records it, and says whether it was
+/// correct (both protocols score submissions this way).
+async fn submit(
+    setup: &EpisodeSetup<'_>,
+    task: &InteractiveTask,
+    recorder: &mut Recorder,
+    phase: u8,
+    attempt: u8,
+    sql: String,
+    cost: f64,
+) -> bool {
+    let verdict = setup
+        .gold
+        .check(&task.db_id, phase_gold(task, phase), &sql)
+        .await;
+    recorder.events.push(Event::Submit {
+        phase,
+        attempt,
+        sql,
+        cost,
+        correct: verdict.correct,
+        error: verdict.error,
+    });
+    verdict.correct
 }
 
 fn end(recorder: &mut Recorder, reason: &str) -> SimResult<()> {
@@ -589,19 +604,8 @@ async fn a_interact(
                 Observation::Reply { text }
             }
             AgentMove::Submit { sql } => {
-                let verdict = setup
-                    .gold
-                    .check(&task.db_id, phase_gold(task, phase), &sql)
-                    .await;
-                recorder.events.push(Event::Submit {
-                    phase,
-                    attempt,
-                    sql,
-                    cost,
-                    correct: verdict.correct,
-                    error: verdict.error,
-                });
-                match (verdict.correct, phase, &task.follow_up) {
+                let correct = submit(setup, task, recorder, phase, attempt, sql, cost).await;
+                match (correct, phase, &task.follow_up) {
                     (true, 1, Some(follow_up)) => {
                         phase = 2;
                         attempt = 0;
