@@ -95,6 +95,50 @@ async fn open(dir: &Path) -> (Arc<dyn Database>, learnat_tools::schema::Schema) 
     (database, schema)
 }
 
+/// What [`run_search`] leaves for a test to look at.
+struct SearchRun {
+    outcome: learnat_trainer::synth::search::SearchOutcome,
+    script: Arc<ScriptedModel>,
+    database: Arc<dyn Database>,
+    schema: learnat_tools::schema::Schema,
+}
+
+/// One search for [`QUESTION`] on a Spider folder written into `dir`, with a teacher that
+/// answers `answers` (one list per request).
+async fn run_search(
+    dir: &Path,
+    answers: &[&[&str]],
+    options: SearchOptions,
+    id: &str,
+) -> SearchRun {
+    spider_folder(dir);
+    let (database, schema) = open(dir).await;
+    let script = teacher_script(answers);
+    let model: Arc<dyn ChatModel> = script.clone();
+    let teacher = Teacher::new(Arc::clone(&model), 1, 0.8, 256);
+    let judge = Judge::new(Arc::clone(&database), GOLD, 0.5, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let prompt = decompose_prompt(&model, &database, &schema, QUESTION, "music", &options)
+        .await
+        .unwrap();
+    let outcome = search(SearchInput {
+        id,
+        prompt: &prompt,
+        teacher: &teacher,
+        judge: &judge,
+        options: &options,
+    })
+    .await
+    .unwrap();
+    SearchRun {
+        outcome,
+        script,
+        database,
+        schema,
+    }
+}
+
 fn reward(sql: &str) -> f64 {
     let tree = |s| sql_tree(s, Dialect::Sqlite).unwrap();
     step_reward(&tree(sql), &tree(GOLD), 0.5)
@@ -103,27 +147,20 @@ fn reward(sql: &str) -> f64 {
 #[tokio::test]
 async fn the_search_prunes_and_stops_at_the_execution_match() {
     let dir = tempfile::tempdir().unwrap();
-    spider_folder(dir.path());
-    let (database, schema) = open(dir.path()).await;
-    let script = teacher_script(&[&[FRANCE, GERMANY, TYPO], &[AGAIN, ANSWER, ANSWER]]);
-    let model: Arc<dyn ChatModel> = script.clone();
-    let teacher = Teacher::new(Arc::clone(&model), 1, 0.8, 256);
+    let run = run_search(
+        dir.path(),
+        &[&[FRANCE, GERMANY, TYPO], &[AGAIN, ANSWER, ANSWER]],
+        options(true),
+        "train_00000",
+    )
+    .await;
+    let SearchRun {
+        outcome,
+        script,
+        database,
+        schema,
+    } = run;
     let options = options(true);
-    let judge = Judge::new(Arc::clone(&database), GOLD, 0.5, Duration::from_secs(5))
-        .await
-        .unwrap();
-    let prompt = decompose_prompt(&model, &database, &schema, QUESTION, "music", &options)
-        .await
-        .unwrap();
-    let outcome = search(SearchInput {
-        id: "train_00000",
-        prompt: &prompt,
-        teacher: &teacher,
-        judge: &judge,
-        options: &options,
-    })
-    .await
-    .unwrap();
 
     // Root children: France (progressive), Germany (invalid: not in the gold AST), the typo
     // (invalid: does not execute, though it scores highest). Pruning expands France only.
@@ -212,27 +249,16 @@ async fn the_search_prunes_and_stops_at_the_execution_match() {
 #[tokio::test]
 async fn without_pruning_the_highest_reward_step_expands_even_when_invalid() {
     let dir = tempfile::tempdir().unwrap();
-    spider_folder(dir.path());
-    let (database, schema) = open(dir.path()).await;
-    let script = teacher_script(&[&[FRANCE, GERMANY, TYPO], &[AGAIN, ANSWER, ANSWER]]);
-    let model: Arc<dyn ChatModel> = script.clone();
-    let teacher = Teacher::new(Arc::clone(&model), 1, 0.8, 256);
-    let options = options(false);
-    let judge = Judge::new(Arc::clone(&database), GOLD, 0.5, Duration::from_secs(5))
-        .await
-        .unwrap();
-    let prompt = decompose_prompt(&model, &database, &schema, QUESTION, "music", &options)
-        .await
-        .unwrap();
-    let outcome = search(SearchInput {
-        id: "train_00000",
-        prompt: &prompt,
-        teacher: &teacher,
-        judge: &judge,
-        options: &options,
-    })
-    .await
-    .unwrap();
+    let run = run_search(
+        dir.path(),
+        &[&[FRANCE, GERMANY, TYPO], &[AGAIN, ANSWER, ANSWER]],
+        options(false),
+        "train_00000",
+    )
+    .await;
+    let SearchRun {
+        outcome, script, ..
+    } = run;
     let typo = outcome.nodes[0].children[2];
     assert!(outcome.nodes[typo].expanded, "UCT picked the best reward");
     let solved = outcome.solved.expect("solved");
@@ -249,30 +275,17 @@ async fn without_pruning_the_highest_reward_step_expands_even_when_invalid() {
 #[tokio::test]
 async fn pruning_ends_the_search_when_nothing_is_progressive() {
     let dir = tempfile::tempdir().unwrap();
-    spider_folder(dir.path());
-    let (database, schema) = open(dir.path()).await;
-    let script = teacher_script(&[&[GERMANY, TYPO, "I do not know."]]);
-    let model: Arc<dyn ChatModel> = script.clone();
-    let teacher = Teacher::new(Arc::clone(&model), 1, 0.8, 256);
-    let options = SearchOptions {
-        simulations: 50,
-        ..options(true)
-    };
-    let judge = Judge::new(Arc::clone(&database), GOLD, 0.5, Duration::from_secs(5))
-        .await
-        .unwrap();
-    let prompt = decompose_prompt(&model, &database, &schema, QUESTION, "music", &options)
-        .await
-        .unwrap();
-    let outcome = search(SearchInput {
-        id: "q",
-        prompt: &prompt,
-        teacher: &teacher,
-        judge: &judge,
-        options: &options,
-    })
-    .await
-    .unwrap();
+    let run = run_search(
+        dir.path(),
+        &[&[GERMANY, TYPO, "I do not know."]],
+        SearchOptions {
+            simulations: 50,
+            ..options(true)
+        },
+        "q",
+    )
+    .await;
+    let outcome = run.outcome;
     assert!(outcome.solved.is_none());
     assert_eq!(
         outcome.usage.calls, 1,
