@@ -3,9 +3,9 @@
 //!
 //! [`QuantLinear::forward`] computes `x · Wᵀ` for activations `x` of shape `(rows, in)` and a
 //! weight `W` of shape `(out, in)` stored in a GGUF quantization. On the CPU, weights whose type
-//! has a kernel in [`super::kernels`] (Q8_0, Q5_0) go through it, and K-quants (Q4_K, Q5_K,
-//! Q6_K) too after a one-time re-quantization to Q8_0; every other case (other types, CUDA)
-//! goes through candle's `QMatMul`.
+//! has a kernel in [`super::kernels`] (Q8_0, Q5_0, Q4_1, Q4_K, Q6_K) go through it as they are
+//! in the file, and Q5_K too after a one-time re-quantization to Q8_0; every other case (other
+//! types, CUDA) goes through candle's `QMatMul`.
 
 use std::sync::Arc;
 
@@ -14,11 +14,11 @@ use candle_core::{Device, Module, Tensor};
 
 use super::kernels::{self, KernelWeights};
 
-/// True for the K-quant types that go through learnat's Q8_0 kernel after re-quantization
-/// (4.5 to 6.6 bits a weight become 8.5: a few percent of a Q4_K_M model's size).
+/// True for the K-quant type without a kernel of its own (Q5_K, which the Q4_K_M files here do
+/// not use) that goes through learnat's Q8_0 kernel after re-quantization (5.5 bits a weight
+/// become 8.5).
 fn requantized_to_q8_0(dtype: GgmlDType, columns: usize) -> bool {
-    matches!(dtype, GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K)
-        && kernels::supports(GgmlDType::Q8_0, columns)
+    matches!(dtype, GgmlDType::Q5K) && kernels::supports(GgmlDType::Q8_0, columns)
 }
 
 /// A weight matrix `(out_features, in_features)` in a quantized format.
@@ -83,9 +83,9 @@ impl QuantLinear {
                     data.into_owned(),
                 )?)
             } else if requantized_to_q8_0(dtype, in_features) {
-                // K-quant matrices (the 0.5B's ffn_down) are re-quantized once to Q8_0, whose
-                // error is far below the K-quant's own, and then share the Q8_0 kernel: candle's
-                // path would keep a repacked second copy and run slower.
+                // Q5_K matrices are re-quantized once to Q8_0, whose error is far below Q5_K's
+                // own, and then share the Q8_0 kernel: candle's path would keep a repacked
+                // second copy and run slower.
                 let dense = weight.dequantize(&Device::Cpu)?;
                 let requantized = QTensor::quantize(&dense, GgmlDType::Q8_0)?;
                 let data = requantized.data()?.into_owned();
