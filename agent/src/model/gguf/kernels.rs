@@ -212,96 +212,9 @@ impl Activations {
         let wanted = |k: bool| weights.iter().any(|w| is_super_block(w.dtype) == k);
         Activations {
             rows,
-            blocks: wanted(false).then(|| QuantizedActivations::new(input, rows, columns)),
-            super_blocks: wanted(true).then(|| SuperActivations::new(input, rows, columns)),
+            blocks: wanted(false).then(|| quantize_q8_0(input, rows, columns)),
+            super_blocks: wanted(true).then(|| quantize_q8_k(input, rows, columns)),
         }
-    }
-}
-
-/// Activations quantized as ggml's Q8_K: per 256 values one f32 scale, 256 signed bytes and
-/// the sums of each 16 of them. With one scale per super-block, a K-quant product sums exact
-/// integers (block scales applied as integers) over 256 values and needs one float step.
-struct SuperActivations {
-    rows: usize,
-    supers: usize,
-    scales: Vec<f32>,
-    quants: Vec<i8>,
-    sums: Vec<i16>,
-}
-
-impl SuperActivations {
-    fn new(input: &[f32], rows: usize, columns: usize) -> SuperActivations {
-        let supers = columns / SUPER_BLOCK;
-        let mut scales = vec![0f32; rows * supers];
-        let mut quants = vec![0i8; rows * columns];
-        let mut sums = vec![0i16; rows * supers * 16];
-        type Row<'a> = (((&'a [f32], &'a mut [i8]), &'a mut [f32]), &'a mut [i16]);
-        let quantize_row = |(((values, out), row_scales), row_sums): Row<'_>| {
-            for (((values, out), scale), sums) in values
-                .chunks_exact(SUPER_BLOCK)
-                .zip(out.chunks_exact_mut(SUPER_BLOCK))
-                .zip(row_scales)
-                .zip(row_sums.chunks_exact_mut(16))
-            {
-                // As ggml's quantize_row_q8_K: the value of largest magnitude maps to -127,
-                // rounding half to even; the scale stays f32.
-                let (mut largest, mut extreme) = (0f32, 0f32);
-                for &v in values {
-                    if v.abs() > largest {
-                        largest = v.abs();
-                        extreme = v;
-                    }
-                }
-                if largest == 0.0 {
-                    out.fill(0);
-                    sums.fill(0);
-                    *scale = 0.0;
-                    continue;
-                }
-                let inverse = -127.0 / extreme;
-                for (q, v) in out.iter_mut().zip(values) {
-                    *q = (inverse * v).round_ties_even().min(127.0) as i8;
-                }
-                for (sum, group) in sums.iter_mut().zip(out.chunks_exact(16)) {
-                    *sum = group.iter().map(|&q| i16::from(q)).sum();
-                }
-                *scale = 1.0 / inverse;
-            }
-        };
-        if rows >= 8 {
-            input
-                .par_chunks_exact(columns)
-                .zip(quants.par_chunks_exact_mut(columns))
-                .zip(scales.par_chunks_exact_mut(supers))
-                .zip(sums.par_chunks_exact_mut(supers * 16))
-                .for_each(quantize_row);
-        } else {
-            input
-                .chunks_exact(columns)
-                .zip(quants.chunks_exact_mut(columns))
-                .zip(scales.chunks_exact_mut(supers))
-                .zip(sums.chunks_exact_mut(supers * 16))
-                .for_each(quantize_row);
-        }
-        SuperActivations {
-            rows,
-            supers,
-            scales,
-            quants,
-            sums,
-        }
-    }
-
-    fn row_quants(&self, row: usize) -> &[i8] {
-        &self.quants[row * self.supers * SUPER_BLOCK..(row + 1) * self.supers * SUPER_BLOCK]
-    }
-
-    fn row_scales(&self, row: usize) -> &[f32] {
-        &self.scales[row * self.supers..(row + 1) * self.supers]
-    }
-
-    fn row_sums(&self, row: usize) -> &[i16] {
-        &self.sums[row * self.supers * 16..(row + 1) * self.supers * 16]
     }
 }
 
@@ -317,82 +230,145 @@ struct SharedOutput(*mut f32);
 unsafe impl Sync for SharedOutput {}
 unsafe impl Send for SharedOutput {}
 
-/// Activations quantized to Q8_0: per row, `columns / 32` scales and `columns` signed bytes,
-/// and per block `scale · Σ quants` (for the weight types with a minimum).
-struct QuantizedActivations {
+/// Activation rows quantized in groups of values: per group one f32 scale, its values as signed
+/// bytes, and `per_group` sums of type `S`.
+struct Quantized<S> {
     rows: usize,
-    blocks: usize,
+    /// Groups per row.
+    groups: usize,
+    group: usize,
+    per_group: usize,
     scales: Vec<f32>,
-    scaled_sums: Vec<f32>,
     quants: Vec<i8>,
+    sums: Vec<S>,
 }
 
-impl QuantizedActivations {
-    fn new(input: &[f32], rows: usize, columns: usize) -> QuantizedActivations {
-        let blocks = columns / BLOCK;
-        let mut scales = vec![0f32; rows * blocks];
-        let mut scaled_sums = vec![0f32; rows * blocks];
+/// Activations quantized to Q8_0 (groups of 32, f16-rounded scales), with each block's
+/// `scale · Σ quants` (for the weight types with a minimum).
+type QuantizedActivations = Quantized<f32>;
+
+/// Activations quantized as ggml's Q8_K: groups of 256 with f32 scales and the sums of each 16
+/// quants. With one scale per super-block, a K-quant product sums exact integers (block scales
+/// applied as integers) over 256 values and needs one float step.
+type SuperActivations = Quantized<i16>;
+
+impl<S: Copy + Default + Send + Sync> Quantized<S> {
+    /// Quantizes `rows × columns` values by `quantize(values, quants, scale, sums)` per group;
+    /// the rows of a prefill chunk in parallel (one thread left the other core idle), a
+    /// decode row, too small to split, on the calling thread.
+    fn new(
+        input: &[f32],
+        (rows, columns): (usize, usize),
+        (group, per_group): (usize, usize),
+        quantize: impl Fn(&[f32], &mut [i8], &mut f32, &mut [S]) + Sync,
+    ) -> Quantized<S> {
+        let groups = columns / group;
+        let mut scales = vec![0f32; rows * groups];
         let mut quants = vec![0i8; rows * columns];
-        type Row<'a> = (((&'a [f32], &'a mut [i8]), &'a mut [f32]), &'a mut [f32]);
-        let quantize_row = |(((values, out), row_scales), row_sums): Row<'_>| {
-            for (((values, out), scale), scaled_sum) in values
-                .chunks_exact(BLOCK)
-                .zip(out.chunks_exact_mut(BLOCK))
+        let mut sums = vec![S::default(); rows * groups * per_group];
+        type Row<'a, S> = (((&'a [f32], &'a mut [i8]), &'a mut [f32]), &'a mut [S]);
+        let quantize_row = |(((values, out), row_scales), row_sums): Row<'_, S>| {
+            for (((values, out), scale), sums) in values
+                .chunks_exact(group)
+                .zip(out.chunks_exact_mut(group))
                 .zip(row_scales)
-                .zip(row_sums)
+                .zip(row_sums.chunks_exact_mut(per_group))
             {
-                let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
-                // As ggml's quantize_row_q8_0: values are scaled by the exact inverse, the
-                // stored scale is rounded to f16, so products match llama.cpp's bit for bit.
-                let exact = max / 127.0;
-                let inverse = if exact > 0.0 { 1.0 / exact } else { 0.0 };
-                *scale = f16::from_f32(exact).to_f32();
-                let mut sum = 0i32;
-                for (q, v) in out.iter_mut().zip(values) {
-                    *q = (v * inverse).round().clamp(-127.0, 127.0) as i8;
-                    sum += i32::from(*q);
-                }
-                // |sum| ≤ 32 · 127: exact in f32.
-                *scaled_sum = *scale * sum as f32;
+                quantize(values, out, scale, sums);
             }
         };
-        // A prefill chunk's rows are quantized in parallel (one thread left the other core
-        // idle); a decode row is too small to split.
         if rows >= 8 {
             input
                 .par_chunks_exact(columns)
                 .zip(quants.par_chunks_exact_mut(columns))
-                .zip(scales.par_chunks_exact_mut(blocks))
-                .zip(scaled_sums.par_chunks_exact_mut(blocks))
+                .zip(scales.par_chunks_exact_mut(groups))
+                .zip(sums.par_chunks_exact_mut(groups * per_group))
                 .for_each(quantize_row);
         } else {
             input
                 .chunks_exact(columns)
                 .zip(quants.chunks_exact_mut(columns))
-                .zip(scales.chunks_exact_mut(blocks))
-                .zip(scaled_sums.chunks_exact_mut(blocks))
+                .zip(scales.chunks_exact_mut(groups))
+                .zip(sums.chunks_exact_mut(groups * per_group))
                 .for_each(quantize_row);
         }
-        QuantizedActivations {
+        Quantized {
             rows,
-            blocks,
+            groups,
+            group,
+            per_group,
             scales,
-            scaled_sums,
             quants,
+            sums,
         }
     }
 
     fn row_quants(&self, row: usize) -> &[i8] {
-        &self.quants[row * self.blocks * BLOCK..(row + 1) * self.blocks * BLOCK]
+        let width = self.groups * self.group;
+        &self.quants[row * width..(row + 1) * width]
     }
 
     fn row_scales(&self, row: usize) -> &[f32] {
-        &self.scales[row * self.blocks..(row + 1) * self.blocks]
+        &self.scales[row * self.groups..(row + 1) * self.groups]
     }
 
-    fn row_scaled_sums(&self, row: usize) -> &[f32] {
-        &self.scaled_sums[row * self.blocks..(row + 1) * self.blocks]
+    fn row_sums(&self, row: usize) -> &[S] {
+        let width = self.groups * self.per_group;
+        &self.sums[row * width..(row + 1) * width]
     }
+}
+
+/// Q8_0 activations, as ggml's quantize_row_q8_0: values are scaled by the exact inverse, the
+/// stored scale is rounded to f16, so products match llama.cpp's bit for bit.
+fn quantize_q8_0(input: &[f32], rows: usize, columns: usize) -> QuantizedActivations {
+    Quantized::new(
+        input,
+        (rows, columns),
+        (BLOCK, 1),
+        |values, out, scale, sum| {
+            let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let exact = max / 127.0;
+            let inverse = if exact > 0.0 { 1.0 / exact } else { 0.0 };
+            *scale = f16::from_f32(exact).to_f32();
+            let mut total = 0i32;
+            for (q, v) in out.iter_mut().zip(values) {
+                *q = (v * inverse).round().clamp(-127.0, 127.0) as i8;
+                total += i32::from(*q);
+            }
+            // |total| ≤ 32 · 127: exact in f32.
+            sum[0] = *scale * total as f32;
+        },
+    )
+}
+
+/// Q8_K activations, as ggml's quantize_row_q8_K: the value of largest magnitude maps to -127,
+/// rounding half to even; the scale stays f32.
+fn quantize_q8_k(input: &[f32], rows: usize, columns: usize) -> SuperActivations {
+    Quantized::new(
+        input,
+        (rows, columns),
+        (SUPER_BLOCK, 16),
+        |values, out, scale, sums| {
+            let (mut largest, mut extreme) = (0f32, 0f32);
+            for &v in values {
+                if v.abs() > largest {
+                    largest = v.abs();
+                    extreme = v;
+                }
+            }
+            if largest == 0.0 {
+                return;
+            }
+            let inverse = -127.0 / extreme;
+            for (q, v) in out.iter_mut().zip(values) {
+                *q = (inverse * v).round_ties_even().min(127.0) as i8;
+            }
+            for (sum, group) in sums.iter_mut().zip(out.chunks_exact(16)) {
+                *sum = group.iter().map(|&q| i16::from(q)).sum();
+            }
+            *scale = 1.0 / inverse;
+        },
+    )
 }
 
 /// Multiplies weight rows `first..first + count` (their bytes in `weights`) with every
@@ -480,7 +456,7 @@ fn scalar_super_dot(
     let sums = activations.row_sums(input_row);
     let mut total = 0f32;
     let mut values = [0i8; BLOCK];
-    for s in 0..activations.supers {
+    for s in 0..activations.groups {
         let inputs = &quants[s * SUPER_BLOCK..(s + 1) * SUPER_BLOCK];
         let group_sums = &sums[s * 16..(s + 1) * 16];
         let dot = |values: &[i8], inputs: &[i8]| -> i32 {
@@ -529,11 +505,11 @@ fn scalar_dot(
 ) -> f32 {
     let quants = activations.row_quants(input_row);
     let scales = activations.row_scales(input_row);
-    let scaled_sums = activations.row_scaled_sums(input_row);
+    let scaled_sums = activations.row_sums(input_row);
     let mut sum = 0f32;
     let mut offsets = 0f32;
     let mut weight_values = [0i8; BLOCK];
-    for block in 0..activations.blocks {
+    for block in 0..activations.groups {
         let weight = unpack_block_scalar(dtype, weight_row, block, &mut weight_values);
         let inputs = &quants[block * BLOCK..(block + 1) * BLOCK];
         for (half, scale) in weight.halves.iter().enumerate() {
@@ -662,7 +638,7 @@ mod avx2 {
 
     use super::{
         ACTIVATION_TILE, BLOCK, Q4_1_BYTES, Q4_K_BYTES, Q5_0_BYTES, Q6_K_BYTES, Q8_0_BYTES,
-        QuantizedActivations, SUPER_BLOCK, SharedOutput, SuperActivations,
+        Quantized, QuantizedActivations, SUPER_BLOCK, SharedOutput, SuperActivations,
     };
 
     /// A 32-value weight type: how to unpack its block `block` of a row to 32 bytes, the scale
@@ -871,27 +847,28 @@ mod avx2 {
         }
     }
 
-    /// Pointers to the quants, scales and scaled sums of activation rows `first..first + R`.
-    struct InputTile<const R: usize> {
+    /// Pointers to the quants, scales and sums of activation rows `first..first + R`.
+    struct InputTile<S, const R: usize> {
         quants: [*const i8; R],
         scales: [*const f32; R],
-        scaled_sums: [*const f32; R],
+        sums: [*const S; R],
     }
 
-    impl<const R: usize> InputTile<R> {
-        fn new(activations: &QuantizedActivations, first: usize) -> InputTile<R> {
+    impl<S: Copy + Default + Send + Sync, const R: usize> InputTile<S, R> {
+        #[inline(always)]
+        fn new(activations: &Quantized<S>, first: usize) -> InputTile<S, R> {
             let mut quants = [std::ptr::null(); R];
             let mut scales = [std::ptr::null(); R];
-            let mut scaled_sums = [std::ptr::null(); R];
+            let mut sums = [std::ptr::null(); R];
             for r in 0..R {
                 quants[r] = activations.row_quants(first + r).as_ptr();
                 scales[r] = activations.row_scales(first + r).as_ptr();
-                scaled_sums[r] = activations.row_scaled_sums(first + r).as_ptr();
+                sums[r] = activations.row_sums(first + r).as_ptr();
             }
             InputTile {
                 quants,
                 scales,
-                scaled_sums,
+                sums,
             }
         }
     }
@@ -923,7 +900,7 @@ mod avx2 {
             weight_abs: __m256i,
             lane_scales: __m256,
             offset: f32,
-            input: &InputTile<R>,
+            input: &InputTile<f32, R>,
             r: usize,
             block: usize,
         ) {
@@ -938,7 +915,7 @@ mod avx2 {
                 let scale = _mm256_mul_ps(lane_scales, _mm256_set1_ps(*input.scales[r].add(block)));
                 self.lanes = _mm256_fmadd_ps(scale, products, self.lanes);
                 if B::OFFSET {
-                    self.offsets += offset * *input.scaled_sums[r].add(block);
+                    self.offsets += offset * *input.sums[r].add(block);
                 }
             }
         }
@@ -982,7 +959,7 @@ mod avx2 {
     #[inline(always)]
     unsafe fn every_other_block<B: WeightBlock, D: ByteDot, const R: usize>(
         row: *const u8,
-        input: &InputTile<R>,
+        input: &InputTile<f32, R>,
         start: usize,
         blocks: usize,
     ) -> [Partial; R] {
@@ -1021,7 +998,7 @@ mod avx2 {
     #[inline(always)]
     unsafe fn tile<B: WeightBlock, D: ByteDot, const R: usize>(
         row: *const u8,
-        input: &InputTile<R>,
+        input: &InputTile<f32, R>,
         blocks: usize,
     ) -> [f32; R] {
         // SAFETY: the caller guarantees a row of `blocks` blocks at `row`, R activation rows
@@ -1272,13 +1249,7 @@ mod avx2 {
         }
     }
 
-    /// A K-quant type's kernel with Q8_K activations.
-    struct SuperTile<'a, B, D> {
-        activations: &'a SuperActivations,
-        kernel: std::marker::PhantomData<(B, D)>,
-    }
-
-    impl<B: SuperBlock, D: ByteDot> Tile for SuperTile<'_, B, D> {
+    impl<B: SuperBlock, D: ByteDot> Tile for Kernel<'_, B, D, SuperActivations> {
         /// Each unpacked block serves the `R` rows; every row's sums run in the same order
         /// whatever `R` (one accumulator, super-block after super-block), so batching does
         /// not change a product.
@@ -1286,19 +1257,12 @@ mod avx2 {
         #[inline(always)]
         unsafe fn tile<const R: usize>(&self, row: *const u8, first: usize) -> [f32; R] {
             let a = self.activations;
-            let mut quants = [std::ptr::null(); R];
-            let mut scales = [std::ptr::null(); R];
-            let mut sums = [std::ptr::null(); R];
-            for r in 0..R {
-                quants[r] = a.row_quants(first + r).as_ptr();
-                scales[r] = a.row_scales(first + r).as_ptr();
-                sums[r] = a.row_sums(first + r).as_ptr();
-            }
+            let input = InputTile::<i16, R>::new(a, first);
             // SAFETY: a whole weight row of `supers` super-blocks at `row`, activation rows
             // of as many, and the CPU features (caller).
             unsafe {
                 let mut accumulators = [_mm256_setzero_ps(); R];
-                for s in 0..a.supers {
+                for s in 0..a.groups {
                     let sup = row.add(s * B::BYTES);
                     let block_scales = B::scales(sup);
                     let mut integers = [_mm256_setzero_si256(); R];
@@ -1307,7 +1271,8 @@ mod avx2 {
                             let (values, pair_scales) = B::block(sup, &block_scales, $j);
                             let at = s * SUPER_BLOCK + $j * BLOCK;
                             for r in 0..R {
-                                let x = _mm256_loadu_si256(quants[r].add(at) as *const __m256i);
+                                let x =
+                                    _mm256_loadu_si256(input.quants[r].add(at) as *const __m256i);
                                 let pairs = _mm256_maddubs_epi16(values, x);
                                 integers[r] = D::scaled_pairs(integers[r], pairs, pair_scales);
                             }
@@ -1332,12 +1297,13 @@ mod avx2 {
                         block!(7);
                     }
                     for r in 0..R {
-                        let group_sums = _mm256_loadu_si256(sums[r].add(s * 16) as *const __m256i);
+                        let group_sums =
+                            _mm256_loadu_si256(input.sums[r].add(s * 16) as *const __m256i);
                         accumulators[r] = B::finish(
                             &block_scales,
                             integers[r],
                             group_sums,
-                            *scales[r].add(s),
+                            *input.scales[r].add(s),
                             accumulators[r],
                         );
                     }
@@ -1374,18 +1340,28 @@ mod avx2 {
         unsafe fn tile<const R: usize>(&self, row: *const u8, first: usize) -> [f32; R];
     }
 
-    /// The 32-value types' kernel ([`tile`]) with Q8_0 activations.
-    struct BlockTile<'a, B, D> {
-        activations: &'a QuantizedActivations,
+    /// Weight type `B`'s kernel with byte products `D`, over activations `A`: the 32-value
+    /// types with Q8_0 activations ([`tile`]), the K-quants with Q8_K ones.
+    struct Kernel<'a, B, D, A> {
+        activations: &'a A,
         kernel: std::marker::PhantomData<(B, D)>,
     }
 
-    impl<B: WeightBlock, D: ByteDot> Tile for BlockTile<'_, B, D> {
+    impl<'a, B, D, A> Kernel<'a, B, D, A> {
+        fn new(activations: &'a A) -> Kernel<'a, B, D, A> {
+            Kernel {
+                activations,
+                kernel: std::marker::PhantomData,
+            }
+        }
+    }
+
+    impl<B: WeightBlock, D: ByteDot> Tile for Kernel<'_, B, D, QuantizedActivations> {
         #[inline(always)]
         unsafe fn tile<const R: usize>(&self, row: *const u8, first: usize) -> [f32; R] {
-            let input = InputTile::<R>::new(self.activations, first);
+            let input = InputTile::<f32, R>::new(self.activations, first);
             // SAFETY: passed on from the caller.
-            unsafe { tile::<B, D, R>(row, &input, self.activations.blocks) }
+            unsafe { tile::<B, D, R>(row, &input, self.activations.groups) }
         }
     }
 
@@ -1440,73 +1416,62 @@ mod avx2 {
         }
     }
 
-    /// [`super::multiply_chunk`] for a Q5_0, Q4_1 or (any other `dtype`) Q8_0 weight, with
-    /// VNNI's byte products where `vnni`, else AVX2's.
+    /// Runs weight type `B`'s kernel over the chunk, with VNNI's byte products where `vnni`,
+    /// else AVX2's.
     ///
     /// # Safety
     /// As [`super::multiply_chunk`], and the CPU must have AVX2, FMA, F16C, and AVX512-VNNI
     /// with AVX512-VL when `vnni`.
+    unsafe fn run<B, A>(vnni: bool, chunk: &Chunk<'_>, activations: &A)
+    where
+        for<'a> Kernel<'a, B, VnniDot, A>: Tile,
+        for<'a> Kernel<'a, B, Avx2Dot, A>: Tile,
+    {
+        // SAFETY: passed on from the caller.
+        unsafe {
+            if vnni {
+                multiply_vnni(chunk, &Kernel::<B, VnniDot, A>::new(activations))
+            } else {
+                multiply_avx2(chunk, &Kernel::<B, Avx2Dot, A>::new(activations))
+            }
+        }
+    }
+
+    /// [`super::multiply_chunk`] for a Q5_0, Q4_1 or (any other `dtype`) Q8_0 weight.
+    ///
+    /// # Safety
+    /// As `run`.
     pub(super) unsafe fn multiply_chunk(
         dtype: GgmlDType,
         vnni: bool,
         chunk: &Chunk<'_>,
         activations: &QuantizedActivations,
     ) {
-        fn kernel<B, D>(activations: &QuantizedActivations) -> BlockTile<'_, B, D> {
-            BlockTile {
-                activations,
-                kernel: std::marker::PhantomData,
-            }
-        }
         // SAFETY: passed on from the caller.
         unsafe {
-            match (dtype, vnni) {
-                (GgmlDType::Q5_0, true) => {
-                    multiply_vnni(chunk, &kernel::<Q5_0, VnniDot>(activations))
-                }
-                (GgmlDType::Q5_0, false) => {
-                    multiply_avx2(chunk, &kernel::<Q5_0, Avx2Dot>(activations))
-                }
-                (GgmlDType::Q4_1, true) => {
-                    multiply_vnni(chunk, &kernel::<Q4_1, VnniDot>(activations))
-                }
-                (GgmlDType::Q4_1, false) => {
-                    multiply_avx2(chunk, &kernel::<Q4_1, Avx2Dot>(activations))
-                }
-                (_, true) => multiply_vnni(chunk, &kernel::<Q8_0, VnniDot>(activations)),
-                (_, false) => multiply_avx2(chunk, &kernel::<Q8_0, Avx2Dot>(activations)),
+            match dtype {
+                GgmlDType::Q5_0 => run::<Q5_0, _>(vnni, chunk, activations),
+                GgmlDType::Q4_1 => run::<Q4_1, _>(vnni, chunk, activations),
+                _ => run::<Q8_0, _>(vnni, chunk, activations),
             }
         }
     }
 
-    /// [`super::multiply_chunk`] for a Q4_K or Q6_K weight (any other `dtype`), as
-    /// `multiply_chunk`.
+    /// [`super::multiply_chunk`] for a Q4_K or (any other `dtype`) Q6_K weight.
     ///
     /// # Safety
-    /// As `multiply_chunk`.
+    /// As `run`.
     pub(super) unsafe fn multiply_super_chunk(
         dtype: GgmlDType,
         vnni: bool,
         chunk: &Chunk<'_>,
         activations: &SuperActivations,
     ) {
-        fn kernel<B, D>(activations: &SuperActivations) -> SuperTile<'_, B, D> {
-            SuperTile {
-                activations,
-                kernel: std::marker::PhantomData,
-            }
-        }
         // SAFETY: passed on from the caller.
         unsafe {
-            match (dtype, vnni) {
-                (GgmlDType::Q4K, true) => {
-                    multiply_vnni(chunk, &kernel::<Q4K, VnniDot>(activations))
-                }
-                (GgmlDType::Q4K, false) => {
-                    multiply_avx2(chunk, &kernel::<Q4K, Avx2Dot>(activations))
-                }
-                (_, true) => multiply_vnni(chunk, &kernel::<Q6K, VnniDot>(activations)),
-                (_, false) => multiply_avx2(chunk, &kernel::<Q6K, Avx2Dot>(activations)),
+            match dtype {
+                GgmlDType::Q4K => run::<Q4K, _>(vnni, chunk, activations),
+                _ => run::<Q6K, _>(vnni, chunk, activations),
             }
         }
     }
@@ -1702,9 +1667,8 @@ mod tests {
                     .to_vec1()
                     .unwrap();
                 let super_block = is_super_block(dtype);
-                let blocks = QuantizedActivations::new(&input, input_rows, columns);
-                let super_blocks =
-                    super_block.then(|| SuperActivations::new(&input, input_rows, columns));
+                let blocks = quantize_q8_0(&input, input_rows, columns);
+                let super_blocks = super_block.then(|| quantize_q8_k(&input, input_rows, columns));
                 let run = |vnni: bool| {
                     let mut output = vec![0f32; input_rows * 24];
                     let shared = SharedOutput(output.as_mut_ptr());
