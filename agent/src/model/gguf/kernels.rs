@@ -318,8 +318,17 @@ impl<S: Copy + Default + Send + Sync> Quantized<S> {
     }
 }
 
-/// Q8_0 activations, as ggml's quantize_row_q8_0: values are scaled by the exact inverse, the
-/// stored scale is rounded to f16, so products match llama.cpp's bit for bit.
+/// `value` rounded to the nearest integer, halves to even, for `|value| < 2²²`: ggml's
+/// `nearest_int`, in two float additions (`f32::round_ties_even` is a libm call, `rintf`,
+/// without SSE4.1: 4% of the 1.5B model's decode time).
+#[inline(always)]
+fn round_half_even(value: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2²³
+    (value + MAGIC) - MAGIC
+}
+
+/// Q8_0 activations, as the x86 quantize_row_q8_0 of llama.cpp's CPU backend: scaled by
+/// 127 / max, rounded half to even; the stored scale max / 127 is rounded to f16.
 fn quantize_q8_0(input: &[f32], rows: usize, columns: usize) -> QuantizedActivations {
     Quantized::new(
         input,
@@ -327,12 +336,11 @@ fn quantize_q8_0(input: &[f32], rows: usize, columns: usize) -> QuantizedActivat
         (BLOCK, 1),
         |values, out, scale, sum| {
             let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let exact = max / 127.0;
-            let inverse = if exact > 0.0 { 1.0 / exact } else { 0.0 };
-            *scale = f16::from_f32(exact).to_f32();
+            let inverse = if max > 0.0 { 127.0 / max } else { 0.0 };
+            *scale = f16::from_f32(max / 127.0).to_f32();
             let mut total = 0i32;
             for (q, v) in out.iter_mut().zip(values) {
-                *q = (v * inverse).round().clamp(-127.0, 127.0) as i8;
+                *q = round_half_even(v * inverse).clamp(-127.0, 127.0) as i8;
                 total += i32::from(*q);
             }
             // |total| ≤ 32 · 127: exact in f32.
@@ -361,7 +369,7 @@ fn quantize_q8_k(input: &[f32], rows: usize, columns: usize) -> SuperActivations
             }
             let inverse = -127.0 / extreme;
             for (q, v) in out.iter_mut().zip(values) {
-                *q = (inverse * v).round_ties_even().min(127.0) as i8;
+                *q = round_half_even(inverse * v).min(127.0) as i8;
             }
             for (sum, group) in sums.iter_mut().zip(out.chunks_exact(16)) {
                 *sum = group.iter().map(|&q| i16::from(q)).sum();
@@ -1715,6 +1723,23 @@ mod tests {
                 );
             }
             assert!(kernel.dequantize_rows(&[40]).is_err());
+        }
+    }
+
+    #[test]
+    fn rounding_is_half_to_even_like_ggml() {
+        for (value, rounded) in [
+            (0.5f32, 0.0f32),
+            (1.5, 2.0),
+            (2.5, 2.0),
+            (-0.5, 0.0),
+            (-1.5, -2.0),
+            (126.49, 126.0),
+            (-126.51, -127.0),
+            (127.0, 127.0),
+        ] {
+            assert_eq!(round_half_even(value), rounded, "{value}");
+            assert_eq!(round_half_even(value), value.round_ties_even());
         }
     }
 
