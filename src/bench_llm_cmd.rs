@@ -27,6 +27,10 @@ pub struct BenchLlmArgs {
     /// print the ratios.
     #[arg(long)]
     reference_llama_cpp: bool,
+    /// With --reference-llama-cpp: measure learnat and llama.cpp in turn this many times and
+    /// report the median ratios (a neighbour's load on a shared machine then weighs on both).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Correctness check against llama.cpp: teacher-forced top-1 agreement over 5 prompts x 64
     /// tokens, and greedy SQL for Spider dev questions (identical or execution-equivalent).
     #[arg(long)]
@@ -54,12 +58,16 @@ pub fn run_bench_llm(args: BenchLlmArgs) -> Result<ExitCode> {
     if args.threads == 0 {
         bail!("--threads must be at least 1");
     }
+    if args.rounds == 0 {
+        bail!("--rounds must be at least 1");
+    }
     let models_dir = learnat_agent::model::fetch::default_models_dir()?;
     let file = learnat_agent::model::spec::resolve_gguf_file(Path::new(path), &models_dir)?;
     let mut options = BenchLlmOptions::new(file, args.threads);
     options.prompt_tokens = args.prompt_tokens;
     options.decode_tokens = args.decode_tokens;
     options.reference_llama_cpp = args.reference_llama_cpp;
+    options.rounds = args.rounds;
     options.check_against_llama_cpp = args.check_against_llama_cpp;
     options.sql_questions = args.sql_questions;
     options.spider_dir = args.spider.or_else(|| {

@@ -54,6 +54,9 @@ pub struct BenchLlmOptions {
     pub decode_tokens: usize,
     /// Also measure llama.cpp and print ratios.
     pub reference_llama_cpp: bool,
+    /// Speed rounds: learnat then llama.cpp, `rounds` times in turn; the ratios reported are
+    /// the medians, so that a neighbour's load on a shared machine weighs on both engines.
+    pub rounds: usize,
     /// Run the correctness check against llama.cpp.
     pub check_against_llama_cpp: bool,
     /// Spider directory (with dev.json and database/) for the greedy-SQL part of the check.
@@ -74,6 +77,7 @@ impl BenchLlmOptions {
             prompt_tokens: 512,
             decode_tokens: 128,
             reference_llama_cpp: false,
+            rounds: 1,
             check_against_llama_cpp: false,
             spider_dir: None,
             sql_questions: 20,
@@ -97,7 +101,7 @@ pub struct LlmSpeed {
 }
 
 /// learnat / llama.cpp; above 1 learnat is faster (for RSS: uses more).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct SpeedRatios {
     pub prefill: f64,
     pub decode: f64,
@@ -138,6 +142,9 @@ pub struct BenchLlmReport {
     pub rss_to_file_ratio: f64,
     pub llama_cpp: Option<LlmSpeed>,
     pub llama_cpp_version: Option<String>,
+    /// The ratios of each round (learnat and llama.cpp measured in turn), when there were
+    /// several; `ratios` is then their median, `learnat` and `llama_cpp` the first round.
+    pub round_ratios: Vec<SpeedRatios>,
     pub ratios: Option<SpeedRatios>,
     pub agreement: Option<AgreementReport>,
 }
@@ -561,54 +568,26 @@ pub fn run(options: &BenchLlmOptions) -> BenchResult<BenchLlmReport> {
     };
     let mut llama_cpp = None;
     let mut llama_cpp_version = None;
+    let mut round_ratios = Vec::new();
     if let (true, Some(python)) = (options.reference_llama_cpp, &python) {
-        let answer = run_reference(
-            python,
-            &ReferenceRequest {
-                model: &options.model,
-                threads: options.threads,
-                context: options.prompt_tokens + options.decode_tokens + 16,
-                speed: Some(ReferenceSpeedRequest {
-                    prompt: &prompt,
-                    decode_tokens: options.decode_tokens,
-                }),
-                greedy: Vec::new(),
-            },
-        )?;
-        let speed = answer
-            .speed
-            .ok_or_else(|| invalid("the llama.cpp reference returned no speed"))?;
-        llama_cpp_version = Some(answer.version);
-        llama_cpp = Some(LlmSpeed {
-            load_seconds: speed.load_seconds,
-            prompt_tokens: speed.prompt_tokens,
-            prefill_seconds: speed.prefill_seconds,
-            prefill_tokens_per_second: ratio(speed.prompt_tokens as f64, speed.prefill_seconds),
-            time_to_first_token_ms: speed.time_to_first_token_seconds * 1000.0,
-            decode_tokens: speed.decode_tokens,
-            decode_seconds: speed.decode_seconds,
-            decode_tokens_per_second: ratio(speed.decode_tokens as f64, speed.decode_seconds),
-            peak_rss_bytes: answer.peak_rss_bytes,
-        });
+        for round in 0..options.rounds.max(1) {
+            let ours = if round == 0 {
+                learnat.clone()
+            } else {
+                measure_learnat(&model, &prompt, options.decode_tokens, load_seconds)?
+            };
+            let (reference, version) = measure_llama_cpp(python, options, &prompt)?;
+            round_ratios.push(speed_ratios(&ours, &reference));
+            if round == 0 {
+                llama_cpp = Some(reference);
+                llama_cpp_version = Some(version);
+            }
+        }
     }
-    let ratios = llama_cpp.as_ref().map(|reference| SpeedRatios {
-        prefill: ratio(
-            learnat.prefill_tokens_per_second,
-            reference.prefill_tokens_per_second,
-        ),
-        decode: ratio(
-            learnat.decode_tokens_per_second,
-            reference.decode_tokens_per_second,
-        ),
-        time_to_first_token: ratio(
-            reference.time_to_first_token_ms,
-            learnat.time_to_first_token_ms,
-        ),
-        peak_rss: ratio(
-            learnat.peak_rss_bytes as f64,
-            reference.peak_rss_bytes as f64,
-        ),
-    });
+    let ratios = median_ratios(&round_ratios);
+    if round_ratios.len() < 2 {
+        round_ratios.clear();
+    }
     let agreement = match (options.check_against_llama_cpp, &python) {
         (true, Some(python)) => {
             let (report, version) = agreement_check(&model, python, options)?;
@@ -632,8 +611,87 @@ pub fn run(options: &BenchLlmOptions) -> BenchResult<BenchLlmReport> {
         learnat,
         llama_cpp,
         llama_cpp_version,
+        round_ratios,
         ratios,
         agreement,
+    })
+}
+
+/// One speed measurement of llama.cpp (a fresh reference process) and its version.
+fn measure_llama_cpp(
+    python: &Path,
+    options: &BenchLlmOptions,
+    prompt: &[u32],
+) -> BenchResult<(LlmSpeed, String)> {
+    let answer = run_reference(
+        python,
+        &ReferenceRequest {
+            model: &options.model,
+            threads: options.threads,
+            context: options.prompt_tokens + options.decode_tokens + 16,
+            speed: Some(ReferenceSpeedRequest {
+                prompt,
+                decode_tokens: options.decode_tokens,
+            }),
+            greedy: Vec::new(),
+        },
+    )?;
+    let speed = answer
+        .speed
+        .ok_or_else(|| invalid("the llama.cpp reference returned no speed"))?;
+    let measured = LlmSpeed {
+        load_seconds: speed.load_seconds,
+        prompt_tokens: speed.prompt_tokens,
+        prefill_seconds: speed.prefill_seconds,
+        prefill_tokens_per_second: ratio(speed.prompt_tokens as f64, speed.prefill_seconds),
+        time_to_first_token_ms: speed.time_to_first_token_seconds * 1000.0,
+        decode_tokens: speed.decode_tokens,
+        decode_seconds: speed.decode_seconds,
+        decode_tokens_per_second: ratio(speed.decode_tokens as f64, speed.decode_seconds),
+        peak_rss_bytes: answer.peak_rss_bytes,
+    };
+    Ok((measured, answer.version))
+}
+
+/// learnat's speed over llama.cpp's.
+fn speed_ratios(learnat: &LlmSpeed, reference: &LlmSpeed) -> SpeedRatios {
+    SpeedRatios {
+        prefill: ratio(
+            learnat.prefill_tokens_per_second,
+            reference.prefill_tokens_per_second,
+        ),
+        decode: ratio(
+            learnat.decode_tokens_per_second,
+            reference.decode_tokens_per_second,
+        ),
+        time_to_first_token: ratio(
+            reference.time_to_first_token_ms,
+            learnat.time_to_first_token_ms,
+        ),
+        peak_rss: ratio(
+            learnat.peak_rss_bytes as f64,
+            reference.peak_rss_bytes as f64,
+        ),
+    }
+}
+
+/// Each ratio's median over the rounds (the mean of the middle two for an even count).
+fn median_ratios(rounds: &[SpeedRatios]) -> Option<SpeedRatios> {
+    let median = |pick: fn(&SpeedRatios) -> f64| {
+        let mut values: Vec<f64> = rounds.iter().map(pick).collect();
+        values.sort_by(f64::total_cmp);
+        let middle = values.len() / 2;
+        if values.len() % 2 == 1 {
+            values[middle]
+        } else {
+            (values[middle - 1] + values[middle]) / 2.0
+        }
+    };
+    (!rounds.is_empty()).then(|| SpeedRatios {
+        prefill: median(|r| r.prefill),
+        decode: median(|r| r.decode),
+        time_to_first_token: median(|r| r.time_to_first_token),
+        peak_rss: median(|r| r.peak_rss),
     })
 }
 
@@ -678,11 +736,26 @@ impl std::fmt::Display for BenchLlmReport {
             mib(self.file_bytes),
             self.rss_to_file_ratio
         )?;
-        if let Some(r) = &self.ratios {
+        for (round, r) in self.round_ratios.iter().enumerate() {
             writeln!(
                 f,
-                "learnat / llama.cpp: prefill {:.2}x  decode {:.2}x  time to first token {:.2}x \
-                 (above 1 = learnat faster)  peak RSS {:.2}x",
+                "round {}: prefill {:.2}x  decode {:.2}x  time to first token {:.2}x",
+                round + 1,
+                r.prefill,
+                r.decode,
+                r.time_to_first_token
+            )?;
+        }
+        if let Some(r) = &self.ratios {
+            let median = if self.round_ratios.is_empty() {
+                String::new()
+            } else {
+                format!(" (median of {} rounds)", self.round_ratios.len())
+            };
+            writeln!(
+                f,
+                "learnat / llama.cpp{median}: prefill {:.2}x  decode {:.2}x  time to first token \
+                 {:.2}x (above 1 = learnat faster)  peak RSS {:.2}x",
                 r.prefill, r.decode, r.time_to_first_token, r.peak_rss
             )?;
         }
@@ -725,6 +798,22 @@ mod tests {
             "SELECT count(*) FROM t"
         );
         assert_eq!(extract_sql("```\nSELECT 2\n```"), "SELECT 2");
+    }
+
+    #[test]
+    fn ratios_are_the_median_of_the_rounds() {
+        let round = |decode: f64| SpeedRatios {
+            prefill: 0.6,
+            decode,
+            time_to_first_token: 0.6,
+            peak_rss: 0.9,
+        };
+        assert_eq!(median_ratios(&[]), None);
+        let odd = median_ratios(&[round(1.2), round(0.8), round(1.0)]).unwrap();
+        assert_eq!(odd.decode, 1.0);
+        assert_eq!(odd.prefill, 0.6);
+        let even = median_ratios(&[round(1.2), round(0.8), round(1.0), round(0.9)]).unwrap();
+        assert!((even.decode - 0.95).abs() < 1e-12);
     }
 
     #[test]
