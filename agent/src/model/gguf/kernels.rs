@@ -244,7 +244,7 @@ struct Quantized<S> {
 }
 
 /// Activations quantized to Q8_0 (groups of 32, f16-rounded scales), with each block's
-/// `scale · Σ quants` (for the weight types with a minimum).
+/// `scale · Σ quants` (for the weight types with a minimum, as ggml's Q8_1).
 type QuantizedActivations = Quantized<f32>;
 
 /// Activations quantized as ggml's Q8_K: groups of 256 with f32 scales and the sums of each 16
@@ -343,8 +343,9 @@ fn quantize_q8_0(input: &[f32], rows: usize, columns: usize) -> QuantizedActivat
                 *q = round_half_even(v * inverse).clamp(-127.0, 127.0) as i8;
                 total += i32::from(*q);
             }
-            // |total| ≤ 32 · 127: exact in f32.
-            sum[0] = *scale * total as f32;
+            // As ggml's Q8_1 (the input of its Q4_1 products): max / 127 · Σ quants, rounded
+            // to f16.
+            sum[0] = f16::from_f32(max / 127.0 * total as f32).to_f32();
         },
     )
 }
