@@ -28,10 +28,16 @@ use learnat_tools::schema::{IntrospectOptions, introspect};
 use learnat_tools::tool::{builtin_tool_definitions, openai_function_definitions};
 use learnat_tools::{ExecOptions, ToolsError, database::open_database};
 
+/// `learnat --version`: a `cuda` build says so (its binary needs an NVIDIA driver to start).
+#[cfg(feature = "cuda")]
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (cuda)");
+#[cfg(not(feature = "cuda"))]
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 #[derive(Parser)]
 #[command(
     name = "learnat",
-    version,
+    version = VERSION,
     about = "Ask your database questions in plain language; measure NL2SQL systems",
     long_about = None
 )]
@@ -44,6 +50,11 @@ struct Cli {
     /// at load (ask, repl, mcp, demo, eval); same as $LEARNAT_ADAPTER.
     #[arg(long, global = true)]
     adapter: Option<PathBuf>,
+
+    /// Where gguf: models run: cpu, cuda or cuda:N (a `--features cuda` build; it defaults to
+    /// cuda:0, other builds to cpu); same as $LEARNAT_DEVICE.
+    #[arg(long, global = true, value_parser = parse_device)]
+    device: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -205,6 +216,11 @@ fn pin_candle_thread_count() {
     }
 }
 
+/// `--device`: checked here so that a typo is a usage error, not a silent CPU run.
+fn parse_device(text: &str) -> Result<String, String> {
+    learnat_agent::model::gguf::GgufDevice::parse(text).map(|_| text.to_string())
+}
+
 fn main() -> ExitCode {
     tune_allocator();
     pin_candle_thread_count();
@@ -213,6 +229,17 @@ fn main() -> ExitCode {
     if let Some(adapter) = &cli.adapter {
         // SAFETY: no other thread exists yet (the runtime starts below).
         unsafe { std::env::set_var(learnat_agent::model::gguf::ADAPTER_ENV_VAR, adapter) };
+    }
+    if let Some(device) = &cli.device {
+        // SAFETY: as above.
+        unsafe { std::env::set_var(learnat_agent::model::gguf::DEVICE_ENV_VAR, device) };
+    }
+    if let Err(error) = learnat_agent::model::gguf::GgufDevice::from_env() {
+        eprintln!(
+            "error: ${}: {error}",
+            learnat_agent::model::gguf::DEVICE_ENV_VAR
+        );
+        return ExitCode::from(EXIT_ERROR);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

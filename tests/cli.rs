@@ -205,6 +205,41 @@ fn bad_database_paths_get_clear_errors() {
 }
 
 #[test]
+fn unknown_devices_are_refused_before_anything_runs() {
+    let (_dir, db) = demo_db();
+    let flag = learnat()
+        .args(["--device", "tpu", "sql", "--db"])
+        .arg(&db)
+        .arg("SELECT 1")
+        .output()
+        .unwrap();
+    assert_eq!(flag.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&flag.stderr);
+    assert!(stderr.contains("use cpu, cuda or cuda:N"), "{stderr}");
+    let env = learnat()
+        .env("LEARNAT_DEVICE", "cuda:x")
+        .args(["sql", "--db"])
+        .arg(&db)
+        .arg("SELECT 1")
+        .output()
+        .unwrap();
+    assert_eq!(env.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&env.stderr);
+    assert!(
+        stderr.contains("$LEARNAT_DEVICE: unknown device 'cuda:x'"),
+        "{stderr}"
+    );
+    assert!(env.stdout.is_empty());
+    let cpu = learnat()
+        .args(["--device", "cpu", "sql", "--db"])
+        .arg(&db)
+        .arg("SELECT 1")
+        .output()
+        .unwrap();
+    assert!(cpu.status.success(), "{cpu:?}");
+}
+
+#[test]
 fn bad_sql_text_gets_clear_errors() {
     let (_dir, path) = demo_db();
     let empty = learnat()

@@ -71,13 +71,53 @@ use crate::model::{
 };
 
 /// Where the forward pass runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GgufDevice {
-    /// The CPU (the default build).
-    #[default]
+    /// The CPU (the default build's default).
     Cpu,
-    /// An NVIDIA GPU by ordinal; needs the `cuda` cargo feature.
+    /// An NVIDIA GPU by ordinal; needs the `cuda` cargo feature (whose builds default to 0).
     Cuda(usize),
+}
+
+/// The environment variable naming the device [`GgufDevice::default`] picks (`cpu`, `cuda`,
+/// `cuda:N`; the CLI's `--device` sets it).
+pub const DEVICE_ENV_VAR: &str = "LEARNAT_DEVICE";
+
+impl GgufDevice {
+    /// Parses `cpu`, `cuda` (GPU 0) or `cuda:N`.
+    pub fn parse(text: &str) -> Result<GgufDevice, String> {
+        let text = text.trim().to_ascii_lowercase();
+        match text.as_str() {
+            "cpu" => Ok(GgufDevice::Cpu),
+            "cuda" | "gpu" => Ok(GgufDevice::Cuda(0)),
+            _ => text
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(GgufDevice::Cuda)
+                .ok_or_else(|| format!("unknown device '{text}': use cpu, cuda or cuda:N")),
+        }
+    }
+
+    /// `$LEARNAT_DEVICE` when it names a device; else the GPU in a `cuda` build, the CPU
+    /// otherwise.
+    pub fn from_env() -> Result<GgufDevice, String> {
+        match std::env::var(DEVICE_ENV_VAR) {
+            Ok(text) if !text.trim().is_empty() => GgufDevice::parse(&text),
+            _ if cfg!(feature = "cuda") => Ok(GgufDevice::Cuda(0)),
+            _ => Ok(GgufDevice::Cpu),
+        }
+    }
+}
+
+impl Default for GgufDevice {
+    /// [`GgufDevice::from_env`]; a value it cannot parse falls back to the CPU with a warning
+    /// (the CLI refuses such a value before any model is opened).
+    fn default() -> Self {
+        GgufDevice::from_env().unwrap_or_else(|error| {
+            tracing::warn!("{DEVICE_ENV_VAR}: {error}; using the CPU");
+            GgufDevice::Cpu
+        })
+    }
 }
 
 /// How to load and run a GGUF model.
@@ -110,7 +150,7 @@ impl Default for GgufOptions {
     fn default() -> Self {
         GgufOptions {
             threads: None,
-            device: GgufDevice::Cpu,
+            device: GgufDevice::default(),
             context_length: None,
             seed: None,
             learnat_kernels: true,
@@ -858,5 +898,20 @@ impl Worker {
             result.top_tokens.push(argmax(row) as u32);
         }
         Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GgufDevice;
+
+    #[test]
+    fn devices_parse() {
+        assert_eq!(GgufDevice::parse("cpu"), Ok(GgufDevice::Cpu));
+        assert_eq!(GgufDevice::parse(" CUDA "), Ok(GgufDevice::Cuda(0)));
+        assert_eq!(GgufDevice::parse("cuda:3"), Ok(GgufDevice::Cuda(3)));
+        let error = GgufDevice::parse("tpu").unwrap_err();
+        assert!(error.contains("cpu, cuda or cuda:N"), "{error}");
+        assert!(GgufDevice::parse("cuda:x").is_err());
     }
 }
