@@ -207,22 +207,24 @@ fn bad_database_paths_get_clear_errors() {
 #[test]
 fn unknown_devices_are_refused_before_anything_runs() {
     let (_dir, db) = demo_db();
-    let flag = learnat()
-        .args(["--device", "tpu", "sql", "--db"])
-        .arg(&db)
-        .arg("SELECT 1")
-        .output()
-        .unwrap();
+    let select_one = |flags: &[&str], device_env: Option<&str>| {
+        let mut command = learnat();
+        if let Some(device) = device_env {
+            command.env("LEARNAT_DEVICE", device);
+        }
+        command
+            .args(flags)
+            .args(["sql", "--db"])
+            .arg(&db)
+            .arg("SELECT 1")
+            .output()
+            .unwrap()
+    };
+    let flag = select_one(&["--device", "tpu"], None);
     assert_eq!(flag.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&flag.stderr);
     assert!(stderr.contains("use cpu, cuda or cuda:N"), "{stderr}");
-    let env = learnat()
-        .env("LEARNAT_DEVICE", "cuda:x")
-        .args(["sql", "--db"])
-        .arg(&db)
-        .arg("SELECT 1")
-        .output()
-        .unwrap();
+    let env = select_one(&[], Some("cuda:x"));
     assert_eq!(env.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&env.stderr);
     assert!(
@@ -230,12 +232,7 @@ fn unknown_devices_are_refused_before_anything_runs() {
         "{stderr}"
     );
     assert!(env.stdout.is_empty());
-    let cpu = learnat()
-        .args(["--device", "cpu", "sql", "--db"])
-        .arg(&db)
-        .arg("SELECT 1")
-        .output()
-        .unwrap();
+    let cpu = select_one(&["--device", "cpu"], None);
     assert!(cpu.status.success(), "{cpu:?}");
 }
 
