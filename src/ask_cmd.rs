@@ -28,7 +28,7 @@ use learnat_agent::model::scripted::open_replay_spec;
 use learnat_agent::model::spec::{MODEL_ENV_VAR, ModelDefaults, resolve_model_spec};
 use learnat_agent::model::{ChatModel, ModelOptions, open_model};
 use learnat_agent::session::Session;
-use learnat_agent::strategy::{STRATEGY_NAMES, StepOutcome, StrategyOptions, build_strategy};
+use learnat_agent::strategy::{StepOutcome, StrategyOptions};
 use learnat_tools::database::open_database;
 use learnat_tools::render::render_table;
 use learnat_tools::{ExecOptions, ToolsError};
@@ -69,7 +69,8 @@ pub struct AskArgs {
     /// Seed of the first sample.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Repair turns per failing SQL (default: 0 for zero-shot, 1 for decompose).
+    /// Repair turns per failing SQL: the error goes back to the model, which writes the SQL
+    /// again (default: 1).
     #[arg(long)]
     repair_turns: Option<usize>,
     /// Most decomposition steps.
@@ -136,14 +137,7 @@ pub async fn run(args: AskArgs) -> Result<ExitCode> {
 }
 
 async fn answer(args: &AskArgs, question: &str) -> Result<ExitCode> {
-    if !STRATEGY_NAMES.contains(&args.agent.strategy.as_str()) {
-        anyhow::bail!(
-            "unknown strategy '{}' (use --strategy {})",
-            args.agent.strategy,
-            STRATEGY_NAMES.join(" or ")
-        );
-    }
-    let mut options = StrategyOptions::defaults_for(&args.agent.strategy);
+    let mut options = StrategyOptions::interactive(&args.agent.strategy);
     options.samples = args.samples.max(1);
     options.temperature = args.temperature;
     options.seed = args.seed;
@@ -151,7 +145,7 @@ async fn answer(args: &AskArgs, question: &str) -> Result<ExitCode> {
     if let Some(repair_turns) = args.repair_turns {
         options.repair_turns = repair_turns;
     }
-    let strategy = build_strategy(&args.agent.strategy, options, None)?;
+    let strategy = args.agent.build(options)?;
 
     let mut session = match &args.session {
         Some(path) if path.exists() => Session::load(path)?,

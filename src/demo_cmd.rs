@@ -19,7 +19,6 @@ use learnat_agent::agent::{Agent, AgentOptions, AgentTurn};
 use learnat_agent::frontend::{OpenedModel, chosen_spec, open_chat_model};
 use learnat_agent::render::{indent, render_answer, render_clarification};
 use learnat_agent::session::Session;
-use learnat_agent::strategy::{StrategyOptions, build_strategy};
 use learnat_tools::demo::{DEMO_SEED, create_demo_database, demo_questions};
 use learnat_tools::render::render_table;
 use learnat_tools::schema::{IntrospectOptions, introspect};
@@ -109,7 +108,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode> {
         choose_model(args.agent.model.as_deref()).await
     };
     match model {
-        Some(opened) => converse(&db, opened, &path_text, &args.agent.strategy).await?,
+        Some(opened) => converse(&db, opened, &path_text, &args.agent).await?,
         None => show_bundled_questions(&db).await?,
     }
 
@@ -171,13 +170,10 @@ async fn converse(
     db: &Arc<dyn Database>,
     opened: OpenedModel,
     label: &str,
-    strategy_name: &str,
+    agent_args: &AgentArgs,
 ) -> Result<()> {
-    let strategy = build_strategy(
-        strategy_name,
-        StrategyOptions::defaults_for(strategy_name),
-        None,
-    )?;
+    let strategy_name = &agent_args.strategy;
+    let strategy = agent_args.build_default()?;
     let agent = Agent::new(
         Arc::clone(&opened.model),
         Arc::clone(db),

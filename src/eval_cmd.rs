@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use learnat_agent::frontend::open_chat_model;
-use learnat_agent::strategy::{StrategyInput, StrategyOptions, build_strategy};
+use learnat_agent::strategy::{StrategyInput, StrategyOptions};
 use learnat_benchmarks::compare_runs::{compare_runs, load_run};
 use learnat_benchmarks::dataset::Question;
 use learnat_benchmarks::dataset::{
@@ -26,6 +26,8 @@ use learnat_benchmarks::runner::{
 use learnat_tools::Database;
 use learnat_tools::database::open_database;
 use learnat_tools::schema::{IntrospectOptions, Schema, introspect};
+
+use crate::agent_args::AdrArgs;
 
 /// `learnat eval …` (score predictions) or `learnat eval compare RUN_A RUN_B`.
 #[derive(Args)]
@@ -96,6 +98,8 @@ struct EvalRunArgs {
     /// With --model: how questions become SQL, zero-shot or decompose.
     #[arg(long, default_value = "zero-shot", requires = "model")]
     strategy: String,
+    #[command(flatten)]
+    adr: AdrArgs,
     /// With --model: repair turns per failing SQL (the error is shown to the model, which writes
     /// the SQL again). Default: 0 for zero-shot (the plain baseline), 1 for decompose.
     #[arg(long, requires = "model")]
@@ -254,7 +258,13 @@ pub fn run(command: EvalCommand) -> Result<ExitCode> {
             if let Some(turns) = args.repair_turns {
                 strategy_options.repair_turns = turns;
             }
-            Box::new(generator(&dataset, spec, &args.strategy, strategy_options)?)
+            Box::new(generator(
+                &dataset,
+                spec,
+                &args.strategy,
+                &args.adr,
+                strategy_options,
+            )?)
         }
         (None, None) => bail!("learnat eval needs --predictions FILE or --model SPEC"),
     };
@@ -381,22 +391,28 @@ fn generator(
     dataset: &Dataset,
     spec: &str,
     strategy_name: &str,
+    adr: &AdrArgs,
     options: StrategyOptions,
 ) -> Result<GeneratedPredictions<impl Fn(Question) -> GenerationFuture + Sync + use<>>> {
     let runtime = tokio::runtime::Handle::current();
     let opened = tokio::task::block_in_place(|| runtime.block_on(open_chat_model(Some(spec))))
         .with_context(|| format!("cannot open the model {spec}"))?;
     eprintln!(
-        "generating with {} (strategy {strategy_name}, {} repair turn(s), {} sample(s))",
+        "generating with {} (strategy {strategy_name}, {} repair turn(s), {} sample(s), \
+         demonstrations: {})",
         opened.model.name(),
         options.repair_turns,
-        options.samples
+        options.samples,
+        adr.describe()
     );
-    let fingerprint = format!(
+    let mut fingerprint = format!(
         "{} strategy {strategy_name} repair {} samples {}",
         opened.spec, options.repair_turns, options.samples
     );
-    let strategy = build_strategy(strategy_name, options, None)?;
+    if adr.index.is_some() {
+        fingerprint.push_str(&format!(" adr {}", adr.describe()));
+    }
+    let strategy = adr.build(strategy_name, options)?;
     let model = opened.model;
     let paths: Arc<Vec<PathBuf>> = Arc::new(
         (0..dataset.questions.len())

@@ -8,7 +8,6 @@ use clap::Args;
 use learnat_agent::agent::AgentOptions;
 use learnat_agent::clarify::ClarifierOptions;
 use learnat_agent::mcp::{DatabaseSpec, McpOptions, McpServer};
-use learnat_agent::strategy::{StrategyOptions, build_strategy};
 
 /// Arguments of `learnat mcp`.
 #[derive(Args)]
@@ -34,11 +33,7 @@ pub async fn run(args: McpArgs) -> Result<ExitCode> {
         .iter()
         .map(|argument| DatabaseSpec::parse(argument))
         .collect::<Result<Vec<_>, _>>()?;
-    let strategy = build_strategy(
-        &args.agent.strategy,
-        StrategyOptions::defaults_for(&args.agent.strategy),
-        None,
-    )?;
+    let strategy = args.agent.build_default()?;
     let options = McpOptions {
         model_flag: args.agent.model,
         strategy,

@@ -14,7 +14,6 @@ use learnat_agent::frontend::{UnavailableModel, chosen_spec, open_chat_model};
 use learnat_agent::repl::Repl;
 use learnat_agent::repl::terminal::{TerminalOptions, history_path_from_environment, run_terminal};
 use learnat_agent::session::Session;
-use learnat_agent::strategy::{StrategyOptions, build_strategy};
 use learnat_tools::database::open_database;
 
 /// Arguments of `learnat repl`.
@@ -42,11 +41,7 @@ pub struct ReplArgs {
 
 /// Run `learnat repl`.
 pub async fn run(args: ReplArgs) -> Result<ExitCode> {
-    let strategy = build_strategy(
-        &args.agent.strategy,
-        StrategyOptions::defaults_for(&args.agent.strategy),
-        None,
-    )?;
+    let strategy = args.agent.build_default()?;
     let database = open_database(&args.db).await?;
     let session = match &args.session {
         Some(path) => Session::load(path)?,

@@ -722,3 +722,92 @@ fn a_model_generates_the_predictions_of_a_question_list() {
         "{stderr}"
     );
 }
+
+#[test]
+fn decompose_with_a_demonstration_index_generates_and_names_it() {
+    let temp = tempfile::tempdir().unwrap();
+    let db_dir = temp.path().join("shop");
+    std::fs::create_dir_all(&db_dir).unwrap();
+    learnat_tools::demo::create_demo_database(
+        db_dir.join("shop.sqlite"),
+        learnat_tools::demo::DEMO_SEED,
+    )
+    .unwrap();
+    let data = temp.path().join("questions.jsonl");
+    std::fs::write(
+        &data,
+        serde_json::json!({"id": "q0", "question": "How many customers are there?",
+                           "db_id": "shop", "sql": "SELECT COUNT(*) FROM customers"})
+        .to_string()
+            + "\n",
+    )
+    .unwrap();
+    // A demonstration pool on another database, indexed by the CLI.
+    let pool = temp.path().join("pool.jsonl");
+    std::fs::write(
+        &pool,
+        [
+            serde_json::json!({"id": "z1", "db_id": "zoo", "question": "How many animals are there?",
+                               "sql": "SELECT COUNT(*) FROM animals"}),
+            serde_json::json!({"id": "z2", "db_id": "zoo", "question": "How many keepers are there?",
+                               "sql": "SELECT COUNT(*) FROM keepers",
+                               "steps": [{"sub_question": "How many keepers?",
+                                          "sql": "SELECT COUNT(*) FROM keepers"}]}),
+        ]
+        .map(|line| line.to_string())
+        .join("\n"),
+    )
+    .unwrap();
+    let index = temp.path().join("index");
+    run_ok(
+        learnat()
+            .args(["index", "build", "--pool"])
+            .arg(&pool)
+            .arg("--out")
+            .arg(&index),
+    );
+    let cassette = temp.path().join("cassette.json");
+    std::fs::write(
+        &cassette,
+        serde_json::json!({
+            "format": "learnat-cassette", "version": 1, "model": "scripted (adr test)",
+            "mode": "in_order",
+            "interactions": [{"responses": ["Final SQL: ```sql SELECT COUNT(*) FROM customers ```"]}],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let eval = |strategy: &str, index: &Path| {
+        let mut command = learnat();
+        command
+            .args(["eval", "--dataset", "jsonl", "--data"])
+            .arg(&data)
+            .arg("--model")
+            .arg(format!("replay:{}", cassette.display()))
+            .args(["--strategy", strategy, "--index"])
+            .arg(index)
+            .args(["--jobs", "1", "--no-gold-cache", "--json"]);
+        command
+    };
+    let output = run_ok(&mut eval("decompose", &index));
+    let summary: Json = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["correct"], 1, "{summary}");
+    let predictions = summary["predictions"].as_str().unwrap();
+    assert!(
+        predictions.contains("strategy decompose")
+            && predictions.contains("rerank skeleton k adaptive<=3"),
+        "the run names its retrieval settings: {predictions}"
+    );
+
+    // Zero-shot shows no examples: --index with it is refused, as is a missing index.
+    let output = eval("zero-shot", &index).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--strategy decompose"), "{stderr}");
+    let output = eval("decompose", &temp.path().join("no-index"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("learnat index build"), "{stderr}");
+}

@@ -277,6 +277,64 @@ async fn failing_steps_and_final_sql_get_a_repair_turn() {
 }
 
 #[tokio::test]
+async fn decomposition_stops_when_it_stalls_and_repairs_carry_schema_hints() {
+    let demo = demo_db().await;
+    let input = StrategyInput::new("How many products are there?", &demo.database, &demo.schema);
+
+    // A step that still fails after its repair ends the decomposition: no further step is
+    // asked for, and the failing SQL is the answer without another repair.
+    let (model, dynamic) = scripted([
+        "Sub question 1: How many?\nSubSQL1: ```sql SELECT COUNT(*) FROM product ```",
+        "SubSQL1: ```sql SELECT COUNT(*) FROM items ```",
+        "Sub question 2: never asked\nSubSQL2: ```sql SELECT 1 ```",
+    ]);
+    let answer = strategy("decompose", |_| {})
+        .answer(&dynamic, &input)
+        .await
+        .expect("answer");
+    assert_eq!(answer.usage.requests, 2, "{:?}", answer.raw_outputs);
+    assert_eq!(answer.sql, "SELECT COUNT(*) FROM items");
+    assert!(answer.final_outcome.expect("checked").is_error());
+    let repair = last_user_message(&model.requests()[1]);
+    assert!(
+        repair.contains("Hint: there is no table product. The tables are:")
+            && repair.contains("products"),
+        "{repair}"
+    );
+
+    // A step that repeats the previous one ends it too; that step is the answer.
+    let (model, dynamic) = scripted([
+        "Sub question 1: How many?\nSubSQL1: ```sql SELECT COUNT(*) FROM products ```",
+        "Sub question 2: How many?\nSubSQL2: ```sql select count(*)\n from products; ```",
+        "Final SQL: ```sql SELECT 1 ```",
+    ]);
+    let answer = strategy("decompose", |_| {})
+        .answer(&dynamic, &input)
+        .await
+        .expect("answer");
+    assert_eq!(model.requests().len(), 2);
+    assert_eq!(answer.steps.len(), 1);
+    assert_eq!(answer.sql, "SELECT COUNT(*) FROM products");
+
+    // A column on the wrong alias: the zero-shot repair names the table that has it.
+    let (model, dynamic) = scripted([
+        "```sql\nSELECT T2.first_name FROM orders AS T1 JOIN customers AS T2 ON T1.customer_id = \
+         T2.customer_id WHERE T2.order_id = 1\n```",
+        "```sql\nSELECT 1\n```",
+    ]);
+    strategy("zero-shot", |o| o.repair_turns = 1)
+        .answer(&dynamic, &input)
+        .await
+        .expect("answer");
+    let repair = last_user_message(&model.requests()[1]);
+    assert!(
+        repair.contains("Hint: order_id is a column of orders (alias T1)")
+            && repair.contains(", not of customers (alias T2)."),
+        "{repair}"
+    );
+}
+
+#[tokio::test]
 async fn answers_without_markers_get_one_reminder_and_steps_are_bounded() {
     let demo = demo_db().await;
     let input = StrategyInput::new(
@@ -439,6 +497,17 @@ async fn adr_demonstrations_replace_the_builtin_examples() {
         !prompt.contains("concert"),
         "built-in examples are replaced: {prompt}"
     );
+    // The schema comes first (a prefix shared by every question on this database), then the
+    // examples, then the question.
+    let schema_at = prompt.find("Database schema:").expect("schema");
+    let examples_at = prompt.find("Examples of the format").expect("examples");
+    let question_at = prompt
+        .find("Question: How many products?")
+        .expect("question");
+    assert!(
+        schema_at < examples_at && examples_at < question_at,
+        "{prompt}"
+    );
 
     // ADR off: the built-in examples teach the format.
     let (model, dynamic) = scripted(["Final SQL: ```sql SELECT COUNT(*) FROM products ```"]);
@@ -450,6 +519,72 @@ async fn adr_demonstrations_replace_the_builtin_examples() {
         model.requests()[0][1]
             .content
             .contains("concerts did singers from France")
+    );
+}
+
+#[tokio::test]
+async fn an_index_serves_examples_from_other_databases_only() {
+    use learnat_agent::retrieval::{
+        Demonstration, DemonstrationIndex, IndexDemonstrations, Rerank, SchemaWords,
+    };
+    let demo = demo_db().await;
+    let demonstration = |id: &str, db_id: &str, question: &str, sql: &str| Demonstration {
+        id: id.into(),
+        db_id: db_id.into(),
+        question: question.into(),
+        sql: sql.into(),
+        steps: Vec::new(),
+    };
+    let pool = vec![
+        demonstration(
+            "a",
+            "shop",
+            "How many products are in stock?",
+            "SELECT COUNT(*) FROM products WHERE stock > 0",
+        ),
+        demonstration(
+            "b",
+            "zoo",
+            "How many animals are in the zoo?",
+            "SELECT COUNT(*) FROM animals",
+        ),
+        demonstration(
+            "c",
+            "zoo",
+            "How many keepers are there?",
+            "SELECT COUNT(*) FROM keepers",
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let index_dir = dir.path().join("index");
+    DemonstrationIndex::build(&pool, &SchemaWords::empty(), &index_dir).expect("index");
+    let index = DemonstrationIndex::open(&index_dir).expect("open");
+    let source = IndexDemonstrations::new(Arc::new(index), Rerank::Skeleton, 2).expect("source");
+    // k = 2 asks for both of the other database's demonstrations.
+    let options = StrategyOptions {
+        adr: true,
+        k: 2,
+        ..StrategyOptions::defaults_for("decompose")
+    };
+    let decompose = build_strategy("decompose", options, Some(Arc::new(source))).expect("strategy");
+    let (model, dynamic) = scripted(["Final SQL: ```sql SELECT COUNT(*) FROM products ```"]);
+    let mut input =
+        StrategyInput::new("How many products are there?", &demo.database, &demo.schema);
+    input.db_id = Some("shop");
+    let answer = decompose.answer(&dynamic, &input).await.expect("answer");
+    assert_eq!(answer.sql, "SELECT COUNT(*) FROM products");
+    let prompt = &model.requests()[0][1].content;
+    assert!(
+        prompt.contains("Question: How many animals are in the zoo?"),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("Question: How many keepers are there?"),
+        "{prompt}"
+    );
+    assert!(
+        !prompt.contains("in stock"),
+        "the question's own database is never retrieved: {prompt}"
     );
 }
 

@@ -12,10 +12,16 @@
 //!   of the session (for follow-ups) and, for decomposition, worked examples in the LearNAT
 //!   student format.
 //!
+//! - [`explain_error`]: execution feedback for repair turns: a missing table or column, or an
+//!   ambiguous one, gets a hint from the schema.
+//!
 //! The zero-shot prompt follows the llama.cpp baseline it is compared with (a system prompt
 //! asking for one SQLite query in a sql block; the CREATE TABLE statements and the question).
 
 pub mod linking;
+mod repair;
+
+pub use repair::explain_error;
 
 use learnat_tools::Dialect;
 use learnat_tools::schema::Schema;
@@ -292,21 +298,27 @@ pub fn format_examples(examples: &[FewShotExample]) -> String {
     text
 }
 
-/// The first messages of a decomposition: the system prompt, then the examples, schema and
-/// question.
+/// The first messages of a decomposition: the system prompt, then the schema, the examples and
+/// the question. The schema comes first so that questions on one database share the longest
+/// possible prompt prefix (the local backend reuses its KV cache across them); the examples,
+/// which differ per question with ADR, come after it.
 pub fn decompose_messages(
     input: &PromptInput<'_>,
     examples: &[FewShotExample],
 ) -> Vec<ChatMessage> {
-    let mut user = String::new();
+    let mut user = format!("Database schema:\n{}\n\n", input.schema_text.trim_end());
     if !examples.is_empty() {
-        user.push_str("Examples of the format (on other databases):\n\n");
+        user.push_str(
+            "Examples of the format, from other databases (their tables are not in the schema \
+             above):\n\n",
+        );
         user.push_str(&format_examples(examples));
-        user.push_str("Now the real task.\n\n");
+        user.push_str(
+            "Now the real question, about the schema above: use only its tables and columns.\n\n",
+        );
     }
     user.push_str(&format!(
-        "Database schema:\n{}\n{}\nStart with Sub question 1.",
-        input.schema_text.trim_end(),
+        "{}\nStart with Sub question 1.",
         question_section(input)
     ));
     vec![

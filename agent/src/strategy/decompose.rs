@@ -10,6 +10,12 @@
 //!    for a corrected one.
 //! 4. Repeat until the model writes `Final SQL`, or `max_steps` steps were taken (then the final
 //!    SQL is asked for). The final SQL is checked the same way, with the same repair budget.
+//!    Decomposition stops early when it stalls: a step that still fails after its repair turns,
+//!    or a step that repeats the previous one. Then the last step that ran is the answer (or,
+//!    when none ran, the last one written, without further repair).
+//!
+//! Repair requests carry the error with a hint from the schema ([`explain_error`]): which
+//! tables exist, which table holds a column that the query put on the wrong alias.
 //!
 //! A model that ignores the stop sequences and writes several steps at once is handled too:
 //! every SubSQL of the answer is executed in order. A model that writes no marker at all gets
@@ -34,8 +40,8 @@ use super::{
 use crate::error::{AgentError, AgentResult};
 use crate::model::{ChatMessage, ChatModel, Completion, GenerationParams};
 use crate::prompt::{
-    PromptInput, count_tokens, decompose_messages, final_repair_message, format_reminder_message,
-    step_outcome_message, step_repair_message,
+    PromptInput, count_tokens, decompose_messages, explain_error, final_repair_message,
+    format_reminder_message, step_outcome_message, step_repair_message,
 };
 use crate::student_format::{extract_sql, parse_student_output, step_stop_sequences};
 
@@ -180,8 +186,10 @@ impl Run<'_> {
                 break;
             }
             repairs += 1;
-            self.messages
-                .push(ChatMessage::user(step_repair_message(number, &error)));
+            self.messages.push(ChatMessage::user(step_repair_message(
+                number,
+                &explain_error(self.input.schema, &sql, &error),
+            )));
             let text = self.turn(true).await?;
             let parsed = parse_student_output(&text);
             let repaired = parsed
@@ -231,21 +239,37 @@ impl Run<'_> {
                     .push(ChatMessage::user(format_reminder_message()));
                 continue;
             }
+            // Decomposition stops early when it cannot progress: a step that still fails after
+            // its repair turns, or a step that repeats the one before it.
+            let mut stalled = false;
             for step in parsed.steps {
                 if self.steps.len() >= max_steps {
+                    break;
+                }
+                if self
+                    .steps
+                    .last()
+                    .is_some_and(|last| same_sql(&last.sql, &step.sql))
+                {
+                    stalled = true;
                     break;
                 }
                 let number = self.steps.len() + 1;
                 let executed = self
                     .execute_step(number, step.sub_question, step.sql)
                     .await?;
+                let failed = executed.outcome.is_error();
                 self.steps.push(executed);
+                if failed {
+                    stalled = true;
+                    break;
+                }
             }
             if let Some(sql) = parsed.final_sql {
                 final_sql = Some(sql);
                 break;
             }
-            if asking_final {
+            if asking_final || stalled {
                 break;
             }
             let number = self.steps.len();
@@ -262,14 +286,22 @@ impl Run<'_> {
                 number, &outcome, steps_left,
             )));
         }
-        // Without a final SQL, the last step that ran answers.
-        let final_sql = final_sql.or_else(|| {
-            self.steps
-                .iter()
-                .rev()
-                .find(|s| !s.outcome.is_error() && !s.sql.is_empty())
-                .map(|s| s.sql.clone())
-        });
+        // Without a final SQL, the last step that ran answers; failing that, the last step
+        // written (its repair turns are spent: the final SQL gets none more).
+        let mut repair_budget = self.options.repair_turns;
+        let final_sql = final_sql
+            .or_else(|| {
+                self.steps
+                    .iter()
+                    .rev()
+                    .find(|s| !s.outcome.is_error() && !s.sql.is_empty())
+                    .map(|s| s.sql.clone())
+            })
+            .or_else(|| {
+                let last = self.steps.last().filter(|s| !s.sql.is_empty())?;
+                repair_budget = 0;
+                Some(last.sql.clone())
+            });
         let Some(mut sql) = final_sql else {
             let last = self.raw.last().cloned().unwrap_or_default();
             return Ok(Trajectory {
@@ -289,12 +321,14 @@ impl Run<'_> {
             run_sql(self.input.database, &sql, self.options, self.usage).await;
         let mut repairs = 0;
         while let Some(error) = outcome.error_message().map(str::to_string) {
-            if repairs >= self.options.repair_turns {
+            if repairs >= repair_budget {
                 break;
             }
             repairs += 1;
-            self.messages
-                .push(ChatMessage::user(final_repair_message(&error, true)));
+            self.messages.push(ChatMessage::user(final_repair_message(
+                &explain_error(self.input.schema, &sql, &error),
+                true,
+            )));
             let text = self.turn(false).await?;
             let parsed = parse_student_output(&text);
             let Some(repaired) = parsed.final_sql.or_else(|| extract_sql(&text).ok()) else {
@@ -314,6 +348,19 @@ impl Run<'_> {
             failure: None,
         })
     }
+}
+
+/// Whether two queries are the same text up to whitespace, case and a final semicolon.
+fn same_sql(a: &str, b: &str) -> bool {
+    let normal = |sql: &str| {
+        sql.trim()
+            .trim_end_matches(';')
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    normal(a) == normal(b)
 }
 
 #[async_trait]

@@ -460,6 +460,17 @@ impl StrategyOptions {
         }
     }
 
+    /// The defaults of strategy `name` for a person asking (ask, repl, mcp, demo): as
+    /// [`StrategyOptions::defaults_for`], but a failing SQL always gets one repair turn, also
+    /// with zero-shot. The benchmark baseline keeps zero-shot without one.
+    pub fn interactive(name: &str) -> StrategyOptions {
+        let defaults = StrategyOptions::defaults_for(name);
+        StrategyOptions {
+            repair_turns: defaults.repair_turns.max(1),
+            ..defaults
+        }
+    }
+
     /// The generation parameters of sample `index`.
     pub fn generation_params(&self, index: usize, cancel: &CancelFlag) -> GenerationParams {
         let temperature = if self.samples > 1 && self.temperature == 0.0 {

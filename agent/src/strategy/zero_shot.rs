@@ -18,7 +18,9 @@ use super::{
 };
 use crate::error::{AgentError, AgentResult};
 use crate::model::{ChatMessage, ChatModel, GenerationParams};
-use crate::prompt::{PromptInput, count_tokens, final_repair_message, zero_shot_messages};
+use crate::prompt::{
+    PromptInput, count_tokens, explain_error, final_repair_message, zero_shot_messages,
+};
 use crate::student_format::extract_sql;
 
 /// The zero-shot strategy.
@@ -113,7 +115,10 @@ impl Strategy for ZeroShot {
                 };
                 repairs += 1;
                 conversation.push(ChatMessage::assistant(answer_text.trim()));
-                conversation.push(ChatMessage::user(final_repair_message(&error, false)));
+                conversation.push(ChatMessage::user(final_repair_message(
+                    &explain_error(input.schema, &sql, &error),
+                    false,
+                )));
                 let repair_params = GenerationParams {
                     n: 1,
                     ..options.generation_params(0, &input.cancel)
