@@ -271,7 +271,35 @@ impl Vocabulary {
             || self.column_words.contains(stemmed)
             || self.sample_words.contains(stemmed)
     }
+
+    /// A superlative ("youngest", "tallest") whose measure is a column of the schema (age,
+    /// height): the data defines the ranking, nothing to ask.
+    fn defines_extreme(&self, word: &str) -> bool {
+        MEASURED_EXTREMES
+            .iter()
+            .filter(|(words, _)| words.contains(&word))
+            .flat_map(|(_, measures)| measures.iter())
+            .any(|measure| self.column_words.contains(&stem(measure)))
+    }
 }
+
+/// Superlatives, with the column words that measure them. (Comparatives and bare adjectives
+/// stay vague: "young customers" needs a cut-off; "the youngest customer" does not. "Newest"
+/// and "latest" stay vague too: how many of the newest?)
+const MEASURED_EXTREMES: &[(&[&str], &[&str])] = &[
+    (
+        &["youngest", "oldest"],
+        &["age", "birth", "born", "dob", "birthday"],
+    ),
+    (&["tallest"], &["height"]),
+    (&["heaviest", "lightest"], &["weight"]),
+    (&["cheapest"], &["price", "cost", "fee"]),
+    (&["longest", "shortest"], &["length", "duration", "height"]),
+    (
+        &["largest", "biggest", "smallest"],
+        &["size", "capacity", "area", "population"],
+    ),
+];
 
 fn is_numeric_type(data_type: &str) -> bool {
     let upper = data_type.to_ascii_uppercase();
@@ -939,6 +967,10 @@ fn vague_terms(words: &[Token], schema: &Schema, vocabulary: &Vocabulary) -> Vec
         {
             continue;
         }
+        // "the oldest singer" with an age column: the data defines it.
+        if vocabulary.defines_extreme(&word.lower) {
+            continue;
+        }
         let window = |from: usize, to: usize| {
             words[from.min(words.len())..to.min(words.len())]
                 .iter()
@@ -1160,6 +1192,7 @@ fn unknown_qualifiers(words: &[Token], vocabulary: &Vocabulary) -> Vec<Ambiguity
             || qualifier.lower.contains('-')
             || is_number_word(&qualifier.lower)
             || vocabulary.links(&qualifier.stem)
+            || vocabulary.defines_extreme(&qualifier.lower)
             || MONTHS.contains(&qualifier.lower.as_str())
         {
             continue;

@@ -215,3 +215,30 @@ async fn clear_questions_and_disabled_clarification_answer_directly() {
         .expect("turn");
     assert!(matches!(turn, AgentTurn::Answer(_)), "{turn:?}");
 }
+
+#[tokio::test]
+async fn a_superlative_the_schema_measures_is_not_asked_about() {
+    let demo = demo_db().await;
+    let tools = builtin_tools(Arc::clone(&demo.database));
+    let detect = |text: &'static str| {
+        let demo = &demo;
+        let tools = &tools;
+        async move {
+            let links = link_schema(text, None, &demo.schema, tools, 4).await;
+            detect_ambiguities(text, &demo.schema, &links, demo.database.as_ref()).await
+        }
+    };
+    // customers.date_of_birth measures "youngest"; products.weight does not exist.
+    let findings = detect("Who is the youngest customer?").await;
+    assert!(findings.is_empty(), "{findings:?}");
+    let findings = detect("Which young customers ordered in May?").await;
+    assert!(
+        findings.iter().any(|f| f.term.contains("young")),
+        "a bare adjective still needs a cut-off: {findings:?}"
+    );
+    let findings = detect("What is the heaviest product?").await;
+    assert!(
+        findings.iter().any(|f| f.term.contains("heaviest")),
+        "nothing measures weight here: {findings:?}"
+    );
+}
