@@ -210,7 +210,10 @@ async fn converse(
         }
         match reply {
             Ok(AgentTurn::Answer(answered)) => {
-                println!("{}", render_answer(&answered));
+                // The exchange was printed as it happened; the answer alone follows.
+                let mut shown = answered.clone();
+                shown.clarifications.clear();
+                println!("{}", render_answer(&shown));
                 println!(
                     "({:.1} s, {} model request{})",
                     started.elapsed().as_secs_f64(),

@@ -272,6 +272,7 @@ impl Agent {
                     term: pending.request.term.clone(),
                     question: pending.request.question.clone(),
                     answer: text.to_string(),
+                    meaning: pending.request.condition_for(text),
                 });
                 (pending.question, clarifications)
             }

@@ -63,6 +63,10 @@ pub struct Ambiguity {
     pub term: String,
     /// The meanings it could have (columns, rows, measures), when known.
     pub options: Vec<String>,
+    /// For each option, the SQL condition that selects it (a row's key), when known; empty
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<String>,
     /// The question to ask the user.
     pub question: String,
 }
@@ -79,6 +83,47 @@ pub struct ClarificationRequest {
     /// Candidate meanings, when known (a client may offer them as choices).
     #[serde(default)]
     pub options: Vec<String>,
+    /// For each option, the SQL condition that selects it, when known: an answer that picks an
+    /// option is passed to the model with its condition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<String>,
+}
+
+impl ClarificationRequest {
+    /// The SQL condition of the option `answer` picks: its number ("2"), or the one option
+    /// sharing the most words with it ("London, England"). `None` without conditions, or when
+    /// the answer picks no single option.
+    pub fn condition_for(&self, answer: &str) -> Option<String> {
+        if self.conditions.len() != self.options.len() || self.conditions.is_empty() {
+            return None;
+        }
+        let words = |text: &str| -> HashSet<String> {
+            text.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty() && !is_stop_word(&w.to_lowercase()))
+                .map(str::to_lowercase)
+                .collect()
+        };
+        let answer_words = words(answer);
+        let numbers: Vec<usize> = answer_words
+            .iter()
+            .filter_map(|w| w.parse::<usize>().ok())
+            .filter(|n| (1..=self.options.len()).contains(n))
+            .collect();
+        if let [number] = numbers[..]
+            && answer_words.len() <= 2
+        {
+            return Some(self.conditions[number - 1].clone());
+        }
+        let scores: Vec<usize> = self
+            .options
+            .iter()
+            .map(|option| words(option).intersection(&answer_words).count())
+            .collect();
+        let best = *scores.iter().max()?;
+        let mut at_best = scores.iter().enumerate().filter(|(_, s)| **s == best);
+        let (index, _) = at_best.next()?;
+        (best > 0 && at_best.next().is_none()).then(|| self.conditions[index].clone())
+    }
 }
 
 impl From<Ambiguity> for ClarificationRequest {
@@ -88,6 +133,7 @@ impl From<Ambiguity> for ClarificationRequest {
             kind: finding.kind,
             term: finding.term,
             options: finding.options,
+            conditions: finding.conditions,
         }
     }
 }
@@ -199,6 +245,7 @@ async fn model_judgement(
         kind: AmbiguityKind::ModelJudgement,
         term: String::new(),
         options: Vec::new(),
+        conditions: Vec::new(),
     })
 }
 
@@ -560,18 +607,30 @@ async fn value_ambiguities(
         if rows.rows.len() < 2 {
             continue;
         }
-        let mut descriptions = Vec::new();
+        let mut described: Vec<(String, Option<String>)> = Vec::new();
         for row in &rows.rows {
-            descriptions.push(
-                describe_row(schema, table, &rows.columns, row, &link.column, database).await,
-            );
+            let description =
+                describe_row(schema, table, &rows.columns, row, &link.column, database).await;
+            if described
+                .last()
+                .is_none_or(|(last, _)| *last != description)
+            {
+                described.push((description, key_condition(table, &rows.columns, row)));
+            }
         }
-        descriptions.dedup();
-        if descriptions.len() < 2 {
+        if described.len() < 2 {
             continue;
         }
+        let conditions: Vec<String> = described.iter().filter_map(|(_, c)| c.clone()).collect();
+        let conditions = if conditions.len() == described.len() {
+            conditions
+        } else {
+            Vec::new()
+        };
+        let descriptions: Vec<String> = described.into_iter().map(|(d, _)| d).collect();
         findings.push(Ambiguity {
             kind: AmbiguityKind::ValueAmbiguity,
+            conditions,
             term: link.mention.clone(),
             question: format!(
                 "There are {} {} named '{value}': {}. Which one do you mean?",
@@ -583,6 +642,22 @@ async fn value_ambiguities(
         });
     }
     findings
+}
+
+/// `table.key = value` for a row of `table`, when the table has a one-column primary key and the
+/// row holds it.
+fn key_condition(table: &Table, columns: &[String], row: &[Value]) -> Option<String> {
+    let [key] = &table.primary_key[..] else {
+        return None;
+    };
+    let position = columns.iter().position(|c| c.eq_ignore_ascii_case(key))?;
+    let value = match row.get(position)? {
+        Value::Integer(n) => n.to_string(),
+        Value::Text(text) => quote_string(text),
+        Value::Real(x) => x.to_string(),
+        _ => return None,
+    };
+    Some(format!("{}.{} = {value}", table.name, key))
 }
 
 /// The table's name as a plural noun: `cities` → `cities`, `order_items` → `order items`,
@@ -746,6 +821,7 @@ fn join_path_ambiguities(words: &[Token], schema: &Schema, links: &SchemaLinks) 
             let entity_noun = plural_noun(&entity.name);
             findings.push(Ambiguity {
                 kind: AmbiguityKind::SchemaLinkingAmbiguity,
+                conditions: Vec::new(),
                 term: link.mention.clone(),
                 question: format!(
                     "For {entity_noun} and '{}', which link do you mean: {}?",
@@ -852,6 +928,7 @@ fn measure_column_ambiguities(words: &[Token], schema: &Schema) -> Vec<Ambiguity
         let options: Vec<String> = candidates.iter().map(|(t, c)| format!("{t}.{c}")).collect();
         findings.push(Ambiguity {
             kind: AmbiguityKind::SchemaLinkingAmbiguity,
+            conditions: Vec::new(),
             term: word.lower.clone(),
             question: format!(
                 "By '{}', do you mean {}?",
@@ -920,6 +997,7 @@ fn date_column_ambiguities(words: &[Token], schema: &Schema) -> Vec<Ambiguity> {
             columns.truncate(4);
             findings.push(Ambiguity {
                 kind: AmbiguityKind::SchemaLinkingAmbiguity,
+                conditions: Vec::new(),
                 term: term.clone(),
                 question: format!(
                     "Which date should '{}' apply to: {}?",
@@ -1030,6 +1108,7 @@ fn vague_terms(words: &[Token], schema: &Schema, vocabulary: &Vocabulary) -> Vec
         };
         findings.push(Ambiguity {
             kind,
+            conditions: Vec::new(),
             term: phrase,
             options: Vec::new(),
             question,
@@ -1060,6 +1139,7 @@ async fn relative_times(
         };
         return vec![Ambiguity {
             kind: AmbiguityKind::RelativeTime,
+            conditions: Vec::new(),
             term: shown,
             options: Vec::new(),
             question,
@@ -1136,6 +1216,7 @@ fn undefined_measures(question: &str, words: &[Token], vocabulary: &Vocabulary) 
         };
         return vec![Ambiguity {
             kind: AmbiguityKind::IntentAmbiguity,
+            conditions: Vec::new(),
             term: phrase.clone(),
             options: Vec::new(),
             question: format!(
@@ -1200,6 +1281,7 @@ fn unknown_qualifiers(words: &[Token], vocabulary: &Vocabulary) -> Vec<Ambiguity
         let phrase = format!("{} {}", qualifier.lower, noun.lower);
         findings.push(Ambiguity {
             kind: AmbiguityKind::UnknownTerm,
+            conditions: Vec::new(),
             term: phrase.clone(),
             options: Vec::new(),
             question: format!(
@@ -1210,4 +1292,44 @@ fn unknown_qualifiers(words: &[Token], vocabulary: &Vocabulary) -> Vec<Ambiguity
         });
     }
     findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn london() -> ClarificationRequest {
+        ClarificationRequest {
+            question: "There are 2 cities named 'London'. Which one do you mean?".into(),
+            kind: AmbiguityKind::ValueAmbiguity,
+            term: "London".into(),
+            options: vec![
+                "London (Ontario, country: Canada)".into(),
+                "London (England, country: United Kingdom)".into(),
+            ],
+            conditions: vec!["cities.city_id = 7".into(), "cities.city_id = 12".into()],
+        }
+    }
+
+    #[test]
+    fn an_answer_picks_an_option_by_number_or_by_its_words() {
+        let request = london();
+        assert_eq!(
+            request.condition_for("London, England").as_deref(),
+            Some("cities.city_id = 12")
+        );
+        assert_eq!(
+            request.condition_for("the one in Canada").as_deref(),
+            Some("cities.city_id = 7")
+        );
+        assert_eq!(
+            request.condition_for("2").as_deref(),
+            Some("cities.city_id = 12")
+        );
+        // Both share "London"; neither is picked. Nor without conditions.
+        assert_eq!(request.condition_for("London"), None);
+        let mut plain = london();
+        plain.conditions.clear();
+        assert_eq!(plain.condition_for("London, England"), None);
+    }
 }

@@ -215,6 +215,7 @@ mod tests {
             kind: crate::clarify::AmbiguityKind::ValueAmbiguity,
             term: "London".into(),
             options: vec!["London, England".into(), "London, Ontario".into()],
+            conditions: Vec::new(),
         };
         assert_eq!(
             render_clarification(&request),

@@ -116,6 +116,10 @@ pub struct ClarificationExchange {
     pub question: String,
     /// What the user replied.
     pub answer: String,
+    /// The SQL condition of the option the reply picked (`cities.city_id = 12`), when the
+    /// question offered options with conditions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meaning: Option<String>,
 }
 
 /// One answered question of a session.

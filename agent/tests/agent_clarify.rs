@@ -145,6 +145,26 @@ async fn the_agent_asks_once_then_answers_with_the_clarification() {
         "{prompt}"
     );
     assert!(prompt.contains("→ London in England"), "{prompt}");
+    // The chosen row's key goes with the answer, so the model need not guess how to select it.
+    let english = demo
+        .database
+        .execute(
+            "SELECT city_id FROM cities WHERE name = 'London' AND region = 'England'",
+            &learnat_tools::ExecOptions::default(),
+        )
+        .await
+        .expect("the English London");
+    let Value::Integer(english) = english.rows[0][0] else {
+        panic!("city_id is an integer");
+    };
+    assert!(
+        prompt.contains(&format!("(in SQL: cities.city_id = {english})")),
+        "{prompt}"
+    );
+    assert_eq!(
+        answered.clarifications[0].meaning.as_deref(),
+        Some(format!("cities.city_id = {english}").as_str())
+    );
     assert!(
         prompt.ends_with("Question: How many customers do we have in London?"),
         "{prompt}"

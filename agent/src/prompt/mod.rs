@@ -178,8 +178,10 @@ pub struct PromptInput<'a> {
     pub history: &'a [Turn],
 }
 
-/// Earlier turns a follow-up prompt shows.
-pub const HISTORY_TURNS: usize = 2;
+/// Earlier turns a follow-up prompt shows. One: a follow-up ("and how many of them ...")
+/// refers to the turn just before, and a small model shown two earlier queries often edits the
+/// wrong one.
+pub const HISTORY_TURNS: usize = 1;
 
 /// `Values found in the database: 'London' is stored in cities.name; ...` for exact matches.
 fn value_hints(links: &SchemaLinks) -> Option<String> {
@@ -219,8 +221,13 @@ fn question_section(input: &PromptInput<'_>) -> String {
         for turn in earlier {
             text.push_str(&format!("Question: {}\n", turn.question));
             for exchange in &turn.clarifications {
+                let meaning = exchange
+                    .meaning
+                    .as_ref()
+                    .map(|m| format!(" (in SQL: {m})"))
+                    .unwrap_or_default();
                 text.push_str(&format!(
-                    "(Clarified: {} → {})\n",
+                    "(Clarified: {} → {}{meaning})\n",
                     exchange.question, exchange.answer
                 ));
             }
@@ -242,7 +249,13 @@ fn question_section(input: &PromptInput<'_>) -> String {
     if !input.clarifications.is_empty() {
         text.push_str("The user clarified:\n");
         for exchange in input.clarifications {
-            text.push_str(&format!("- {} → {}\n", exchange.question, exchange.answer));
+            match &exchange.meaning {
+                Some(meaning) => text.push_str(&format!(
+                    "- {} → {} (in SQL: {meaning})\n",
+                    exchange.question, exchange.answer
+                )),
+                None => text.push_str(&format!("- {} → {}\n", exchange.question, exchange.answer)),
+            }
         }
     }
     text.push_str(&format!("Question: {}", input.question.trim()));
@@ -490,6 +503,7 @@ mod tests {
                 term: "singers".into(),
                 question: "Which singers?".into(),
                 answer: "All of them".into(),
+                meaning: None,
             }],
             history: &[],
         };
