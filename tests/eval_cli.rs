@@ -607,8 +607,9 @@ fn bench_eval_reports_cold_warm_and_naive_figures() {
     assert!(report["speedup_cold"].as_f64().unwrap() > 0.0);
 }
 
-#[test]
-fn a_model_generates_the_predictions_of_a_question_list() {
+/// A temporary folder holding `shop/shop.sqlite`, the demo database (the layout JSONL question
+/// files expect beside them).
+fn temp_with_demo_shop() -> tempfile::TempDir {
     let temp = tempfile::tempdir().unwrap();
     let db_dir = temp.path().join("shop");
     std::fs::create_dir_all(&db_dir).unwrap();
@@ -617,6 +618,12 @@ fn a_model_generates_the_predictions_of_a_question_list() {
         learnat_tools::demo::DEMO_SEED,
     )
     .unwrap();
+    temp
+}
+
+#[test]
+fn a_model_generates_the_predictions_of_a_question_list() {
+    let temp = temp_with_demo_shop();
     let questions = [
         (
             "q0",
@@ -725,14 +732,7 @@ fn a_model_generates_the_predictions_of_a_question_list() {
 
 #[test]
 fn decompose_with_a_demonstration_index_generates_and_names_it() {
-    let temp = tempfile::tempdir().unwrap();
-    let db_dir = temp.path().join("shop");
-    std::fs::create_dir_all(&db_dir).unwrap();
-    learnat_tools::demo::create_demo_database(
-        db_dir.join("shop.sqlite"),
-        learnat_tools::demo::DEMO_SEED,
-    )
-    .unwrap();
+    let temp = temp_with_demo_shop();
     let data = temp.path().join("questions.jsonl");
     std::fs::write(
         &data,
