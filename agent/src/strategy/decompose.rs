@@ -44,6 +44,7 @@ use crate::prompt::{
     format_reminder_message, step_outcome_message, step_repair_message,
 };
 use crate::student_format::{extract_sql, parse_student_output, step_stop_sequences};
+use learnat_tools::sql::normalize;
 
 /// The decomposition strategy.
 pub struct Decompose {
@@ -242,6 +243,7 @@ impl Run<'_> {
             // Decomposition stops early when it cannot progress: a step that still fails after
             // its repair turns, or a step that repeats the one before it.
             let mut stalled = false;
+            let dialect = self.input.database.dialect();
             for step in parsed.steps {
                 if self.steps.len() >= max_steps {
                     break;
@@ -249,7 +251,7 @@ impl Run<'_> {
                 if self
                     .steps
                     .last()
-                    .is_some_and(|last| same_sql(&last.sql, &step.sql))
+                    .is_some_and(|last| same_sql(&last.sql, &step.sql, dialect))
                 {
                     stalled = true;
                     break;
@@ -350,17 +352,24 @@ impl Run<'_> {
     }
 }
 
-/// Whether two queries are the same text up to whitespace, case and a final semicolon.
-fn same_sql(a: &str, b: &str) -> bool {
-    let normal = |sql: &str| {
-        sql.trim()
-            .trim_end_matches(';')
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
-    };
-    normal(a) == normal(b)
+/// Whether two queries are the same up to the tools crate's canonical normalisation (case,
+/// whitespace, aliases, redundant parentheses); queries that do not parse are compared as text
+/// up to whitespace and case.
+fn same_sql(a: &str, b: &str, dialect: learnat_tools::Dialect) -> bool {
+    match (normalize(a, dialect), normalize(b, dialect)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => {
+            let text = |sql: &str| {
+                sql.trim()
+                    .trim_end_matches(';')
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            };
+            text(a) == text(b)
+        }
+    }
 }
 
 #[async_trait]
