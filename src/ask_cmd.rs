@@ -27,10 +27,10 @@ use learnat_agent::clarify::{ClarificationRequest, ClarifierOptions};
 use learnat_agent::model::scripted::open_replay_spec;
 use learnat_agent::model::spec::{MODEL_ENV_VAR, ModelDefaults, resolve_model_spec};
 use learnat_agent::model::{ChatModel, ModelOptions, open_model};
+use learnat_agent::render::render_answer;
 use learnat_agent::session::Session;
-use learnat_agent::strategy::{StepOutcome, StrategyOptions};
+use learnat_agent::strategy::StrategyOptions;
 use learnat_tools::database::open_database;
-use learnat_tools::render::render_table;
 use learnat_tools::{ExecOptions, ToolsError};
 use serde_json::json;
 
@@ -73,6 +73,10 @@ pub struct AskArgs {
     /// again (default: 1).
     #[arg(long)]
     repair_turns: Option<usize>,
+    /// Fix a "no such column" error from the schema (rename, requalify, or join the table that
+    /// has the column on a foreign key) before any repair turn: on or off (default: on).
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    relink: Option<bool>,
     /// Most decomposition steps.
     #[arg(long, default_value_t = 5)]
     max_steps: usize,
@@ -144,6 +148,9 @@ async fn answer(args: &AskArgs, question: &str) -> Result<ExitCode> {
     options.max_steps = args.max_steps.max(1);
     if let Some(repair_turns) = args.repair_turns {
         options.repair_turns = repair_turns;
+    }
+    if let Some(relink) = args.relink {
+        options.relink = relink;
     }
     let strategy = args.agent.build(options)?;
 
@@ -228,36 +235,8 @@ fn print_clarification(args: &AskArgs, request: &ClarificationRequest) -> Result
     Ok(())
 }
 
-fn indent(text: &str, prefix: &str) -> String {
-    text.lines()
-        .map(|line| format!("{prefix}{line}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn print_answer(answered: &AnsweredTurn) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    for exchange in &answered.clarifications {
-        writeln!(stdout, "? {}\n> {}", exchange.question, exchange.answer)?;
-    }
-    for (index, step) in answered.answer.steps.iter().enumerate() {
-        writeln!(stdout, "Step {}: {}", index + 1, step.sub_question)?;
-        writeln!(stdout, "{}", indent(&step.sql, "  "))?;
-        match &step.outcome {
-            StepOutcome::Rows { .. } => {
-                if let Some(preview) = step.outcome.preview() {
-                    writeln!(stdout, "{}", indent(&render_table(&preview), "  "))?;
-                }
-            }
-            StepOutcome::Error { message, .. } => writeln!(stdout, "  failed: {message}")?,
-        }
-    }
-    writeln!(stdout, "SQL:\n{}", indent(&answered.answer.sql, "  "))?;
-    match (&answered.result, &answered.error) {
-        (Some(result), _) => writeln!(stdout, "{}", render_table(result))?,
-        (None, Some(error)) => writeln!(stdout, "error: {error}")?,
-        (None, None) => {}
-    }
+    writeln!(std::io::stdout().lock(), "{}", render_answer(answered))?;
     Ok(())
 }
 
@@ -280,6 +259,7 @@ fn print_answer_json(answered: &AnsweredTurn, model: &str) -> Result<()> {
         "clarification": null,
         "clarifications": answered.clarifications,
         "candidates": answered.answer.candidates,
+        "relinks": answered.answer.relinks,
         "strategy": answered.answer.strategy,
         "model": model,
         "timings": answered.timings,

@@ -104,6 +104,13 @@ struct EvalRunArgs {
     /// the SQL again). Default: 0 for zero-shot (the plain baseline), 1 for decompose.
     #[arg(long, requires = "model")]
     repair_turns: Option<usize>,
+    /// With --model: fix a "no such column" error from the schema (rename, requalify, or join
+    /// the table that has the column on a foreign key) before any repair turn; the fix is kept
+    /// only when it runs. on or off; default: off for zero-shot (the plain baseline), on for
+    /// decompose.
+    #[arg(long, requires = "model", value_name = "on|off",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    relink: Option<bool>,
     /// With --model: candidates per question; above 1 the SQL is chosen by execution-result
     /// voting.
     #[arg(long, default_value_t = 1, requires = "model")]
@@ -258,6 +265,9 @@ pub fn run(command: EvalCommand) -> Result<ExitCode> {
             if let Some(turns) = args.repair_turns {
                 strategy_options.repair_turns = turns;
             }
+            if let Some(relink) = args.relink {
+                strategy_options.relink = relink;
+            }
             Box::new(generator(
                 &dataset,
                 spec,
@@ -398,10 +408,11 @@ fn generator(
     let opened = tokio::task::block_in_place(|| runtime.block_on(open_chat_model(Some(spec))))
         .with_context(|| format!("cannot open the model {spec}"))?;
     eprintln!(
-        "generating with {} (strategy {strategy_name}, {} repair turn(s), {} sample(s), \
-         demonstrations: {})",
+        "generating with {} (strategy {strategy_name}, {} repair turn(s), schema relinking {}, \
+         {} sample(s), demonstrations: {})",
         opened.model.name(),
         options.repair_turns,
+        if options.relink { "on" } else { "off" },
         options.samples,
         adr.describe()
     );
@@ -409,6 +420,10 @@ fn generator(
         "{} strategy {strategy_name} repair {} samples {}",
         opened.spec, options.repair_turns, options.samples
     );
+    // Runs from before relinking existed keep their fingerprint when it is off.
+    if options.relink {
+        fingerprint.push_str(" relink");
+    }
     if adr.index.is_some() {
         fingerprint.push_str(&format!(" adr {}", adr.describe()));
     }

@@ -144,6 +144,12 @@ pub fn render_answer(answered: &AnsweredTurn) -> String {
         parts.push(render_steps(&answered.answer.steps));
     }
     parts.push(format!("SQL:\n{}", indent(&answered.answer.sql, "  ")));
+    if !answered.answer.relinks.is_empty() {
+        parts.push(format!(
+            "  (schema fix: {})",
+            answered.answer.relinks.join("; ")
+        ));
+    }
     match (&answered.result, &answered.error) {
         (Some(result), _) => parts.push(render_table(result)),
         (None, Some(error)) => parts.push(format!("error: {error}")),

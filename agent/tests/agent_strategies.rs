@@ -335,6 +335,90 @@ async fn decomposition_stops_when_it_stalls_and_repairs_carry_schema_hints() {
 }
 
 #[tokio::test]
+async fn schema_relinking_fixes_missing_columns_before_any_repair_turn() {
+    let demo = demo_db().await;
+    let input = StrategyInput::new(
+        "How many customers live in Paris?",
+        &demo.database,
+        &demo.schema,
+    );
+    let wrong_alias = "SELECT T2.first_name FROM orders AS T1 JOIN customers AS T2 ON \
+                       T1.customer_id = T2.customer_id WHERE T2.order_id = 1";
+    // The step puts order_id on the wrong alias; the final SQL names a column of cities, a
+    // table it does not join. Both are fixed from the schema; no repair turn is spent.
+    let (model, dynamic) = scripted([
+        format!("Sub question 1: Who placed order 1?\nSubSQL1: ```sql {wrong_alias} ```"),
+        "Final SQL: ```sql SELECT COUNT(*) FROM customers WHERE name = 'Paris' ```".to_string(),
+    ]);
+    let answer = strategy("decompose", |_| {})
+        .answer(&dynamic, &input)
+        .await
+        .expect("answer");
+    assert_eq!(answer.usage.requests, 2, "{:?}", answer.raw_outputs);
+    assert_eq!(answer.repairs, 0);
+    assert_eq!(
+        answer.steps[0].sql,
+        "SELECT T2.first_name FROM orders AS T1 JOIN customers AS T2 ON T1.customer_id = \
+         T2.customer_id WHERE T1.order_id = 1"
+    );
+    assert_eq!(row_count(&answer.steps[0].outcome), 1);
+    assert_eq!(
+        answer.sql,
+        "SELECT COUNT(*) FROM customers JOIN cities ON customers.city_id = cities.city_id \
+         WHERE cities.name = 'Paris'"
+    );
+    let expected = count(
+        &demo,
+        "SELECT COUNT(*) FROM customers JOIN cities USING (city_id) WHERE cities.name = 'Paris'",
+    )
+    .await;
+    match answer.final_outcome.expect("checked") {
+        StepOutcome::Rows { rows, .. } => assert_eq!(rows[0][0], Value::Integer(expected)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(answer.relinks.len(), 2, "{:?}", answer.relinks);
+    assert_eq!(answer.relinks[0], "T2.order_id → T1.order_id");
+    assert!(
+        answer.relinks[1].contains("joined cities"),
+        "{:?}",
+        answer.relinks
+    );
+    // The model is told what its step ran as.
+    let outcome = last_user_message(&model.requests()[1]);
+    assert!(
+        outcome.starts_with("SubSQL1 named a column its tables do not have; it ran as:")
+            && outcome.contains("WHERE T1.order_id = 1"),
+        "{outcome}"
+    );
+
+    // The zero-shot baseline does not relink: the model's SQL and its error stay.
+    let (_, dynamic) = scripted([format!("```sql\n{wrong_alias}\n```")]);
+    let answer = strategy("zero-shot", |_| {})
+        .answer(&dynamic, &input)
+        .await
+        .expect("answer");
+    assert!(answer.final_outcome.expect("checked").is_error());
+    assert!(answer.relinks.is_empty());
+    // Turned on, it does.
+    let (_, dynamic) = scripted([format!("```sql\n{wrong_alias}\n```")]);
+    let answer = strategy("zero-shot", |o| o.relink = true)
+        .answer(&dynamic, &input)
+        .await
+        .expect("answer");
+    assert!(!answer.final_outcome.expect("checked").is_error());
+    assert_eq!(answer.relinks, ["T2.order_id → T1.order_id"]);
+
+    // A fix that does not run is not kept: nobody has the column.
+    let (_, dynamic) = scripted(["```sql\nSELECT colour FROM products\n```"]);
+    let answer = strategy("zero-shot", |o| o.relink = true)
+        .answer(&dynamic, &input)
+        .await
+        .expect("answer");
+    assert_eq!(answer.sql, "SELECT colour FROM products");
+    assert!(answer.relinks.is_empty());
+}
+
+#[tokio::test]
 async fn answers_without_markers_get_one_reminder_and_steps_are_bounded() {
     let demo = demo_db().await;
     let input = StrategyInput::new(

@@ -12,11 +12,14 @@
 //! - [`sql_tree`] → [`SqlTree`]: a labelled ordered tree of the normalised query; [`node_set`],
 //!   [`ast_contains`], [`new_nodes`], [`tree_edit_distance`] (Zhang–Shasha), [`node_similarity`],
 //!   [`ted_similarity`], [`step_reward`] and [`classify_step`] (LearNAT's AST-guided pruning).
+//! - [`relink`]: a deterministic fix of a "no such column" error (rename, requalify, or join the
+//!   table that has the column on a foreign key) or of an ambiguous column.
 //!
 //! Spider hardness lives beside this module, in [`crate::hardness`].
 
 mod containment;
 mod normalize;
+mod relink;
 mod similarity;
 mod skeleton;
 mod ted;
@@ -31,6 +34,7 @@ use crate::error::{ToolsError, ToolsResult};
 
 pub use containment::{NodeSet, ast_contains, new_nodes, node_set};
 pub use normalize::{normalize, normalize_statements};
+pub use relink::{Relinked, ambiguous_column, missing_column, relink, unquote, word_after};
 pub use similarity::{StepClass, classify_step, classify_step_trees, node_similarity, step_reward};
 pub use skeleton::{skeleton, skeleton_similarity};
 pub use ted::{ted_similarity, tree_edit_distance};

@@ -367,6 +367,14 @@ pub fn step_outcome_message(
     text
 }
 
+/// Tells the model that SubSQL `step_number` ran as `sql` after a schema fix (it named a column
+/// its tables do not have), so later steps build on the corrected query.
+pub fn corrected_step_note(step_number: usize, sql: &str) -> String {
+    format!(
+        "SubSQL{step_number} named a column its tables do not have; it ran as:\n```sql\n{sql}\n```\n"
+    )
+}
+
 /// Asks for a corrected SubSQL after an error.
 pub fn step_repair_message(step_number: usize, error: &str) -> String {
     format!(

@@ -4,6 +4,7 @@
 //! alias, can correct it from the hint; the bare engine message rarely suffices.
 
 use learnat_tools::schema::{Schema, Table};
+use learnat_tools::sql::{missing_column, unquote, word_after as after};
 
 /// The error `error` of `sql`, followed by a hint from `schema` when the error names a table or
 /// column the schema can speak to. Other errors come back unchanged.
@@ -34,10 +35,8 @@ fn hint(schema: &Schema, sql: &str, error: &str) -> Option<String> {
                 .join(", ")
         ));
     }
-    if let Some(name) =
-        after(error, "no such column:").or_else(|| between(error, "column ", " does not exist"))
-    {
-        return Some(missing_column(schema, sql, &name));
+    if let Some((qualifier, column)) = missing_column(error) {
+        return Some(column_hint(schema, sql, qualifier, column));
     }
     if let Some(name) = after(error, "ambiguous column name:") {
         let holders = tables_with_column(schema, &name);
@@ -51,12 +50,9 @@ fn hint(schema: &Schema, sql: &str, error: &str) -> Option<String> {
     None
 }
 
-/// The hint for `name` (`col` or `alias.col`) that no table of the query has.
-fn missing_column(schema: &Schema, sql: &str, name: &str) -> String {
-    let (qualifier, column) = match name.rsplit_once('.') {
-        Some((qualifier, column)) => (Some(unquote(qualifier)), unquote(column)),
-        None => (None, unquote(name)),
-    };
+/// The hint for `column` (on `qualifier`, when the query wrote one) that no table of the query
+/// has.
+fn column_hint(schema: &Schema, sql: &str, qualifier: Option<String>, column: String) -> String {
     let aliases = aliases(schema, sql);
     let label = |table: &str| {
         let alias = aliases
@@ -197,25 +193,12 @@ fn aliases(schema: &Schema, sql: &str) -> Vec<(String, String)> {
     found
 }
 
-/// The word after `marker`, when `text` contains it (SQLite goes on with ` in SELECT … at
-/// offset N`).
-fn after(text: &str, marker: &str) -> Option<String> {
-    let start = text.find(marker)? + marker.len();
-    let word = text[start..].split_whitespace().next()?;
-    Some(word.trim_end_matches([',', ';']).to_string())
-}
-
 /// The text between `open` and `close`.
 fn between(text: &str, open: &str, close: &str) -> Option<String> {
     let start = text.find(open)? + open.len();
     let end = text[start..].find(close)? + start;
     let inside = text[start..end].trim();
     (!inside.is_empty() && !inside.contains(' ')).then(|| inside.to_string())
-}
-
-fn unquote(word: &str) -> String {
-    word.trim_matches(|c| c == '"' || c == '`' || c == '[' || c == ']')
-        .to_string()
 }
 
 #[cfg(test)]

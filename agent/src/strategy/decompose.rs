@@ -35,13 +35,13 @@ use super::zero_shot::excerpt;
 use super::{
     Answer, DemonstrationRequest, DemonstrationSource, FewShotExample, Step, StepOutcome, Strategy,
     StrategyInput, StrategyOptions, Usage, builtin_examples, mean_logprob, prepare, request,
-    run_sql,
+    run_relinked,
 };
 use crate::error::{AgentError, AgentResult};
 use crate::model::{ChatMessage, ChatModel, Completion, GenerationParams};
 use crate::prompt::{
-    PromptInput, count_tokens, decompose_messages, explain_error, final_repair_message,
-    format_reminder_message, step_outcome_message, step_repair_message,
+    PromptInput, corrected_step_note, count_tokens, decompose_messages, explain_error,
+    final_repair_message, format_reminder_message, step_outcome_message, step_repair_message,
 };
 use crate::student_format::{extract_sql, parse_student_output, step_stop_sequences};
 use learnat_tools::sql::normalize;
@@ -133,6 +133,7 @@ struct Trajectory {
     final_outcome: Option<StepOutcome>,
     completions: Vec<Completion>,
     repairs: usize,
+    relinks: Vec<String>,
     /// Why there is no final SQL, when there is none.
     failure: Option<String>,
 }
@@ -149,6 +150,8 @@ struct Run<'a> {
     completions: Vec<Completion>,
     steps: Vec<Step>,
     repairs: usize,
+    /// Schema fixes of queries that then ran ([`run_relinked`]).
+    relinks: Vec<String>,
 }
 
 impl Run<'_> {
@@ -172,6 +175,22 @@ impl Run<'_> {
         Ok(text)
     }
 
+    /// Run `sql`, relinked when it fails on a missing column ([`run_relinked`]).
+    async fn run_sql(
+        &mut self,
+        sql: String,
+    ) -> (String, Option<learnat_tools::QueryResult>, StepOutcome) {
+        run_relinked(
+            self.input.database,
+            self.input.schema,
+            sql,
+            self.options,
+            self.usage,
+            &mut self.relinks,
+        )
+        .await
+    }
+
     /// Run a step's SQL, repairing it while it fails and repair turns remain.
     async fn execute_step(
         &mut self,
@@ -179,8 +198,7 @@ impl Run<'_> {
         sub_question: String,
         sql: String,
     ) -> AgentResult<Step> {
-        let mut sql = sql;
-        let (_, mut outcome) = run_sql(self.input.database, &sql, self.options, self.usage).await;
+        let (mut sql, _, mut outcome) = self.run_sql(sql).await;
         let mut repairs = 0;
         while let Some(error) = outcome.error_message().map(str::to_string) {
             if repairs >= self.options.repair_turns {
@@ -202,10 +220,7 @@ impl Run<'_> {
             let Some(repaired) = repaired else {
                 continue;
             };
-            sql = repaired;
-            outcome = run_sql(self.input.database, &sql, self.options, self.usage)
-                .await
-                .1;
+            (sql, _, outcome) = self.run_sql(repaired).await;
         }
         self.repairs += repairs;
         Ok(Step {
@@ -243,6 +258,8 @@ impl Run<'_> {
             // Decomposition stops early when it cannot progress: a step that still fails after
             // its repair turns, or a step that repeats the one before it.
             let mut stalled = false;
+            // The last step, when schema relinking changed its SQL: the model is told.
+            let mut corrected: Option<(usize, String)> = None;
             let dialect = self.input.database.dialect();
             for step in parsed.steps {
                 if self.steps.len() >= max_steps {
@@ -257,10 +274,13 @@ impl Run<'_> {
                     break;
                 }
                 let number = self.steps.len() + 1;
+                let relinked_before = self.relinks.len();
                 let executed = self
                     .execute_step(number, step.sub_question, step.sql)
                     .await?;
                 let failed = executed.outcome.is_error();
+                corrected = (!failed && self.relinks.len() > relinked_before)
+                    .then(|| (number, executed.sql.clone()));
                 self.steps.push(executed);
                 if failed {
                     stalled = true;
@@ -284,9 +304,11 @@ impl Run<'_> {
                         message: "no SQL was written".into(),
                     });
             let steps_left = max_steps.saturating_sub(self.steps.len());
-            self.messages.push(ChatMessage::user(step_outcome_message(
-                number, &outcome, steps_left,
-            )));
+            let mut message = step_outcome_message(number, &outcome, steps_left);
+            if let Some((step, sql)) = corrected.filter(|(step, _)| *step == number) {
+                message = format!("{}{message}", corrected_step_note(step, &sql));
+            }
+            self.messages.push(ChatMessage::user(message));
         }
         // Without a final SQL, the last step that ran answers; failing that, the last step
         // written (its repair turns are spent: the final SQL gets none more).
@@ -304,7 +326,7 @@ impl Run<'_> {
                 repair_budget = 0;
                 Some(last.sql.clone())
             });
-        let Some(mut sql) = final_sql else {
+        let Some(sql) = final_sql else {
             let last = self.raw.last().cloned().unwrap_or_default();
             return Ok(Trajectory {
                 steps: self.steps,
@@ -313,14 +335,14 @@ impl Run<'_> {
                 final_outcome: None,
                 completions: self.completions,
                 repairs: self.repairs,
+                relinks: self.relinks,
                 failure: Some(format!(
                     "neither a Final SQL nor a SubSQL that runs in the answer {}",
                     excerpt(&last)
                 )),
             });
         };
-        let (mut result, mut outcome) =
-            run_sql(self.input.database, &sql, self.options, self.usage).await;
+        let (mut sql, mut result, mut outcome) = self.run_sql(sql).await;
         let mut repairs = 0;
         while let Some(error) = outcome.error_message().map(str::to_string) {
             if repairs >= repair_budget {
@@ -336,8 +358,7 @@ impl Run<'_> {
             let Some(repaired) = parsed.final_sql.or_else(|| extract_sql(&text).ok()) else {
                 continue;
             };
-            sql = repaired;
-            (result, outcome) = run_sql(self.input.database, &sql, self.options, self.usage).await;
+            (sql, result, outcome) = self.run_sql(repaired).await;
         }
         self.repairs += repairs;
         Ok(Trajectory {
@@ -347,6 +368,7 @@ impl Run<'_> {
             final_outcome: Some(outcome),
             completions: self.completions,
             repairs: self.repairs,
+            relinks: self.relinks,
             failure: None,
         })
     }
@@ -408,6 +430,7 @@ impl Strategy for Decompose {
                 completions: Vec::new(),
                 steps: Vec::new(),
                 repairs: 0,
+                relinks: Vec::new(),
             };
             trajectories.push(run.run().await?);
         }
@@ -447,6 +470,10 @@ impl Strategy for Decompose {
         let (winner, candidates) = vote(&plain);
         let chosen_index = ballots[winner].0;
         let repairs = trajectories.iter().map(|t| t.repairs).sum();
+        let relinks = trajectories
+            .iter_mut()
+            .flat_map(|t| std::mem::take(&mut t.relinks))
+            .collect();
         let chosen = trajectories.swap_remove(chosen_index);
         usage.total_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(Answer {
@@ -456,6 +483,7 @@ impl Strategy for Decompose {
             final_outcome: chosen.final_outcome,
             candidates: if samples > 1 { candidates } else { Vec::new() },
             repairs,
+            relinks,
             usage,
             raw_outputs: raw,
             prompt_tables: prompt.tables,

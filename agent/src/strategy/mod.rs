@@ -289,6 +289,10 @@ pub struct Answer {
     pub candidates: Vec<Candidate>,
     /// Repair turns spent (steps and final SQL, all samples).
     pub repairs: usize,
+    /// Schema fixes applied to queries that then ran (steps and final SQL, all samples):
+    /// `T2.Name → T1.Name`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relinks: Vec<String>,
     /// Model and database usage.
     pub usage: Usage,
     /// The model's raw answers, in order (all samples).
@@ -406,6 +410,10 @@ pub struct StrategyOptions {
     pub seed: u64,
     /// Repair turns per failing SQL (a SubSQL or the final SQL).
     pub repair_turns: usize,
+    /// Fix a "no such column" error from the schema before any repair turn
+    /// ([`learnat_tools::sql::relink`]: rename, requalify, or join the table on a foreign key);
+    /// the fixed query replaces the model's only when it runs.
+    pub relink: bool,
     /// Most decomposition steps before the final SQL is asked for.
     pub max_steps: usize,
     /// Use the demonstration source (ADR) for decomposition examples; otherwise the built-in
@@ -434,6 +442,7 @@ impl Default for StrategyOptions {
             vote_temperature: 0.7,
             seed: 0,
             repair_turns: 1,
+            relink: true,
             max_steps: 5,
             adr: false,
             k: 0,
@@ -447,13 +456,14 @@ impl Default for StrategyOptions {
 }
 
 impl StrategyOptions {
-    /// The defaults of strategy `name`: zero-shot is the plain baseline (no repair turn);
-    /// decompose repairs each failing SQL once.
+    /// The defaults of strategy `name`: zero-shot is the plain baseline (no repair turn, no
+    /// schema relinking); decompose relinks and repairs each failing SQL once.
     pub fn defaults_for(name: &str) -> StrategyOptions {
         let defaults = StrategyOptions::default();
         match name {
             "zero-shot" | "zero_shot" | "zeroshot" => StrategyOptions {
                 repair_turns: 0,
+                relink: false,
                 ..defaults
             },
             _ => defaults,
@@ -461,12 +471,13 @@ impl StrategyOptions {
     }
 
     /// The defaults of strategy `name` for a person asking (ask, repl, mcp, demo): as
-    /// [`StrategyOptions::defaults_for`], but a failing SQL always gets one repair turn, also
-    /// with zero-shot. The benchmark baseline keeps zero-shot without one.
+    /// [`StrategyOptions::defaults_for`], but a failing SQL is always relinked and gets one
+    /// repair turn, also with zero-shot. The benchmark baseline keeps zero-shot without either.
     pub fn interactive(name: &str) -> StrategyOptions {
         let defaults = StrategyOptions::defaults_for(name);
         StrategyOptions {
             repair_turns: defaults.repair_turns.max(1),
+            relink: true,
             ..defaults
         }
     }
@@ -636,6 +647,47 @@ pub(crate) async fn run_sql(
             },
         ),
     }
+}
+
+/// Schema fixes tried on one failing query: each fixes one missing column.
+const RELINK_ROUNDS: usize = 4;
+
+/// Run `sql` as [`run_sql`] does. When it fails on a missing column and `options.relink` is on,
+/// it is relinked ([`learnat_tools::sql::relink`], one fix per round, up to [`RELINK_ROUNDS`])
+/// and the relinked query is kept when it runs; its changes are appended to `relinks`. Otherwise
+/// the query and its error stay as they were. Returns the query kept, its result and outcome.
+pub(crate) async fn run_relinked(
+    database: &Arc<dyn Database>,
+    schema: &Schema,
+    sql: String,
+    options: &StrategyOptions,
+    usage: &mut Usage,
+    relinks: &mut Vec<String>,
+) -> (String, Option<QueryResult>, StepOutcome) {
+    let (result, outcome) = run_sql(database, &sql, options, usage).await;
+    if !options.relink || !outcome.is_error() {
+        return (sql, result, outcome);
+    }
+    let mut current = sql.clone();
+    let mut error = outcome.error_message().unwrap_or_default().to_string();
+    let mut changes = Vec::new();
+    for _ in 0..RELINK_ROUNDS {
+        let Some(fixed) = learnat_tools::sql::relink(schema, &current, &error) else {
+            break;
+        };
+        changes.push(fixed.change);
+        current = fixed.sql;
+        let (fixed_result, fixed_outcome) = run_sql(database, &current, options, usage).await;
+        match fixed_outcome.error_message() {
+            Some(next) => error = next.to_string(),
+            None => {
+                tracing::debug!(?changes, "relinked a failing query");
+                relinks.extend(changes);
+                return (current, fixed_result, fixed_outcome);
+            }
+        }
+    }
+    (sql, result, outcome)
 }
 
 /// Mean of the token log-probabilities of `completions`, when all have them.

@@ -3,8 +3,9 @@
 //! The prompt follows the llama.cpp reference run it is compared with (see
 //! [`crate::prompt::zero_shot_messages`]); the SQL is taken from the first fenced block, or the
 //! first SELECT / WITH statement ([`crate::student_format::extract_sql`]). With
-//! `repair_turns > 0` a query that fails is sent back once with its error; with `samples > 1`
-//! the candidates vote by execution result.
+//! `relink` a query that fails on a missing column is first fixed from the schema
+//! ([`super::run_relinked`]); with `repair_turns > 0` a query that still fails is sent back with
+//! its error; with `samples > 1` the candidates vote by execution result.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,7 +15,7 @@ use async_trait::async_trait;
 use super::voting::{Ballot, vote};
 use super::{
     Answer, Strategy, StrategyInput, StrategyOptions, Usage, mean_logprob, prepare, request,
-    run_sql,
+    run_relinked,
 };
 use crate::error::{AgentError, AgentResult};
 use crate::model::{ChatMessage, ChatModel, GenerationParams};
@@ -91,6 +92,7 @@ impl Strategy for ZeroShot {
         let mut ballots = Vec::new();
         let mut outcomes = Vec::new();
         let mut repairs = 0;
+        let mut relinks = Vec::new();
         let mut first_failure = None;
         for completion in &completions {
             let logprob = mean_logprob(std::iter::once(completion));
@@ -102,10 +104,15 @@ impl Strategy for ZeroShot {
                     continue;
                 }
             };
-            let (mut sql, mut result, mut outcome) = {
-                let (result, outcome) = run_sql(input.database, &sql, options, &mut usage).await;
-                (sql, result, outcome)
-            };
+            let (mut sql, mut result, mut outcome) = run_relinked(
+                input.database,
+                input.schema,
+                sql,
+                options,
+                &mut usage,
+                &mut relinks,
+            )
+            .await;
             // Repair: the failing answer and its error go back to the model.
             let mut conversation = messages.clone();
             let mut answer_text = completion.text.clone();
@@ -129,8 +136,15 @@ impl Strategy for ZeroShot {
                 let Ok(repaired_sql) = extract_sql(&answer_text) else {
                     break;
                 };
-                let (new_result, new_outcome) =
-                    run_sql(input.database, &repaired_sql, options, &mut usage).await;
+                let (repaired_sql, new_result, new_outcome) = run_relinked(
+                    input.database,
+                    input.schema,
+                    repaired_sql,
+                    options,
+                    &mut usage,
+                    &mut relinks,
+                )
+                .await;
                 sql = repaired_sql;
                 result = new_result;
                 outcome = new_outcome;
@@ -160,6 +174,7 @@ impl Strategy for ZeroShot {
             final_outcome: outcomes.get(winner).cloned(),
             candidates: if samples > 1 { candidates } else { Vec::new() },
             repairs,
+            relinks,
             usage,
             raw_outputs: raw,
             prompt_tables: prepared.schema.tables,
