@@ -21,25 +21,44 @@ pub struct AgentArgs {
     /// the config file, else gguf:qwen2.5-coder-0.5b (`learnat model fetch qwen2.5-coder-0.5b`).
     #[arg(long)]
     pub model: Option<String>,
-    /// How questions become SQL: zero-shot (the default: what an untrained small model does
-    /// best) or decompose (LearNAT sub-questions, each sub-query executed and fed back; with
-    /// --index its worked examples are retrieved).
-    #[arg(long, default_value = "zero-shot")]
-    pub strategy: String,
+    /// How questions become SQL: zero-shot (the default of ask, repl and mcp: what an untrained
+    /// small model does best) or decompose (LearNAT sub-questions, each sub-query executed and
+    /// fed back; with --index its worked examples are retrieved; the default of demo, which
+    /// shows it).
+    #[arg(long)]
+    pub strategy: Option<String>,
     #[command(flatten)]
     pub adr: AdrArgs,
 }
 
+/// The strategy of ask, repl and mcp when `--strategy` is not given.
+pub const DEFAULT_STRATEGY: &str = "zero-shot";
+
 impl AgentArgs {
-    /// The chosen strategy with `options` (ADR on when `--index` is given).
-    pub fn build(&self, options: StrategyOptions) -> Result<Arc<dyn Strategy>> {
-        self.adr.build(&self.strategy, options)
+    /// The strategy asked for, or [`DEFAULT_STRATEGY`].
+    pub fn strategy_name(&self) -> &str {
+        self.strategy_or(DEFAULT_STRATEGY)
     }
 
-    /// The chosen strategy with the options for a person asking
-    /// ([`StrategyOptions::interactive`]: a failing SQL is repaired once).
+    /// The strategy asked for, or `default`.
+    pub fn strategy_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.strategy.as_deref().unwrap_or(default)
+    }
+
+    /// The chosen strategy with `options` (ADR on when `--index` is given).
+    pub fn build(&self, options: StrategyOptions) -> Result<Arc<dyn Strategy>> {
+        self.adr.build(self.strategy_name(), options)
+    }
+
+    /// Strategy `name` with the options for a person asking
+    /// ([`StrategyOptions::interactive`]: a failing SQL is relinked and repaired once).
+    pub fn build_interactive(&self, name: &str) -> Result<Arc<dyn Strategy>> {
+        self.adr.build(name, StrategyOptions::interactive(name))
+    }
+
+    /// The chosen strategy with the options for a person asking.
     pub fn build_default(&self) -> Result<Arc<dyn Strategy>> {
-        self.build(StrategyOptions::interactive(&self.strategy))
+        self.build_interactive(self.strategy_name())
     }
 }
 

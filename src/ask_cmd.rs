@@ -141,7 +141,7 @@ pub async fn run(args: AskArgs) -> Result<ExitCode> {
 }
 
 async fn answer(args: &AskArgs, question: &str) -> Result<ExitCode> {
-    let mut options = StrategyOptions::interactive(&args.agent.strategy);
+    let mut options = StrategyOptions::interactive(args.agent.strategy_name());
     options.samples = args.samples.max(1);
     options.temperature = args.temperature;
     options.seed = args.seed;

@@ -1,10 +1,11 @@
 //! `learnat demo`: a short tour on the bundled demo database (a small shop, created on first
 //! use). With a model (the `--model` flag, `LEARNAT_MODEL`, the config file, or the default
 //! `gguf:qwen2.5-coder-0.5b` once `learnat model fetch qwen2.5-coder-0.5b` has put it in
-//! place) it runs a scripted multi-turn conversation with the agent (zero-shot by default,
-//! `--strategy decompose` for decomposition with executed sub-queries): a question that needs
-//! joins, an ambiguous question that makes the agent ask
-//! back (the script answers), and a follow-up that builds on the previous answer. Without a
+//! place) it runs a scripted multi-turn conversation with the agent: a question that needs
+//! joins, answered by decomposition with executed sub-queries; an ambiguous question that makes
+//! the agent ask back (the script answers); and a follow-up that builds on the previous answer.
+//! The last two use the zero-shot strategy, which the untrained 0.5B model handles better;
+//! `--strategy` sets one strategy for all turns. Without a
 //! model it shows bundled questions with their SQL and says how to get one.
 
 use std::path::{Path, PathBuf};
@@ -46,6 +47,8 @@ struct ScriptedTurn {
     /// The user's answers to clarification questions, in order (the first option of the
     /// agent's question when the script runs out).
     clarification_answers: &'static [&'static str],
+    /// The strategy of this turn when `--strategy` is not given.
+    strategy: &'static str,
 }
 
 /// The conversation `learnat demo` holds with the agent.
@@ -53,20 +56,24 @@ const CONVERSATION: &[ScriptedTurn] = &[
     ScriptedTurn {
         question: "Which city has the most customers? Give the city, its country and the \
                    number of customers.",
-        about: "A question that needs two joins and a grouping (with --strategy decompose it is \
-                answered step by step, each sub-question's SQL executed and fed back).",
+        about: "A question that needs two joins and a grouping, answered by decomposition \
+                (--strategy decompose): each sub-question's SQL is executed and its result fed \
+                back before the next step.",
         clarification_answers: &["by number of customers"],
+        strategy: "decompose",
     },
     ScriptedTurn {
         question: "How many customers do we have in London?",
         about: "An ambiguous question: the database has two cities called London, so the \
                 agent asks back instead of guessing.",
         clarification_answers: &["London, England"],
+        strategy: "zero-shot",
     },
     ScriptedTurn {
         question: "And how many of them are gold or silver members?",
         about: "A follow-up: it builds on the previous question and its SQL.",
         clarification_answers: &["gold or silver loyalty tier"],
+        strategy: "zero-shot",
     },
 ];
 
@@ -172,19 +179,32 @@ async fn converse(
     label: &str,
     agent_args: &AgentArgs,
 ) -> Result<()> {
-    let strategy_name = &agent_args.strategy;
-    let strategy = agent_args.build_default()?;
-    let agent = Agent::new(
-        Arc::clone(&opened.model),
-        Arc::clone(db),
-        strategy,
-        AgentOptions::default(),
-    )
-    .await?;
+    // One agent per strategy the conversation uses; they share the session.
+    let mut agents: Vec<(String, Agent)> = Vec::new();
+    for turn in CONVERSATION {
+        let name = agent_args.strategy_or(turn.strategy).to_string();
+        if agents.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let agent = Agent::new(
+            Arc::clone(&opened.model),
+            Arc::clone(db),
+            agent_args.build_interactive(&name)?,
+            AgentOptions::default(),
+        )
+        .await?;
+        agents.push((name, agent));
+    }
     let mut session = Session::new(Some(label.to_string()));
+    let used: Vec<&str> = agents.iter().map(|(n, _)| n.as_str()).collect();
     println!(
-        "\nA conversation with the agent ({}, strategy {strategy_name}):",
-        opened.model.name()
+        "\nA conversation with the agent ({}, strategy {}):",
+        opened.model.name(),
+        if agent_args.strategy.is_some() {
+            used.join(", ")
+        } else {
+            "decompose for turn 1, zero-shot for the others (--strategy sets all)".to_string()
+        }
     );
     for (number, turn) in CONVERSATION.iter().enumerate() {
         println!(
@@ -193,6 +213,10 @@ async fn converse(
             turn.about,
             turn.question
         );
+        let name = agent_args.strategy_or(turn.strategy);
+        let Some((_, agent)) = agents.iter().find(|(n, _)| n == name) else {
+            bail!("no agent for strategy {name}");
+        };
         let started = Instant::now();
         let mut reply = agent.respond(&mut session, turn.question).await;
         let mut answers = turn.clarification_answers.iter();

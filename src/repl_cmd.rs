@@ -83,7 +83,7 @@ pub async fn run(args: ReplArgs) -> Result<ExitCode> {
          Ask a question in plain language, or type :help. Ctrl-D leaves.",
         args.db,
         agent.schema().tables.len(),
-        args.agent.strategy
+        args.agent.strategy_name()
     );
     let history_file = match (args.no_history, args.history) {
         (true, _) => None,

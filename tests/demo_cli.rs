@@ -42,7 +42,7 @@ fn the_demo_converses_with_a_model() {
     write_cassette(&cassette);
     let db = dir.path().join("shop.sqlite");
     let output = demo(dir.path())
-        .args(["--strategy", "decompose", "--db"])
+        .arg("--db")
         .arg(&db)
         .env("LEARNAT_MODEL", format!("replay:{}", cassette.display()))
         .output()
@@ -55,6 +55,11 @@ fn the_demo_converses_with_a_model() {
     );
     assert!(db.exists(), "the demo database is created on first use");
 
+    // Without --strategy, turn 1 decomposes and the others are zero-shot.
+    assert!(
+        stdout.contains("strategy decompose for turn 1, zero-shot for the others"),
+        "{stdout}"
+    );
     // Decomposition with an executed sub-query, shown as a table.
     let step = stdout
         .find("Step 1: How many customers live in each city?")

@@ -145,10 +145,13 @@ pub fn render_answer(answered: &AnsweredTurn) -> String {
     }
     parts.push(format!("SQL:\n{}", indent(&answered.answer.sql, "  ")));
     if !answered.answer.relinks.is_empty() {
-        parts.push(format!(
-            "  (schema fix: {})",
-            answered.answer.relinks.join("; ")
-        ));
+        let mut fixes: Vec<&str> = Vec::new();
+        for fix in &answered.answer.relinks {
+            if !fixes.contains(&fix.as_str()) {
+                fixes.push(fix);
+            }
+        }
+        parts.push(format!("  (schema fix: {})", fixes.join("; ")));
     }
     match (&answered.result, &answered.error) {
         (Some(result), _) => parts.push(render_table(result)),
