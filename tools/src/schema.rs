@@ -59,6 +59,28 @@ pub struct Table {
     pub row_count: Option<u64>,
 }
 
+impl Table {
+    /// A table of TEXT columns named `columns`, without keys, samples or a row count: for tests
+    /// and examples.
+    pub fn untyped(name: &str, columns: &[&str]) -> Table {
+        Table {
+            name: name.to_string(),
+            columns: columns
+                .iter()
+                .map(|column| Column {
+                    name: column.to_string(),
+                    data_type: "TEXT".into(),
+                    not_null: false,
+                    samples: Vec::new(),
+                })
+                .collect(),
+            primary_key: Vec::new(),
+            foreign_keys: Vec::new(),
+            row_count: None,
+        }
+    }
+}
+
 /// One column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Column {

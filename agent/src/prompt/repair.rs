@@ -204,24 +204,9 @@ fn between(text: &str, open: &str, close: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use learnat_tools::schema::Column;
 
     fn schema() -> Schema {
-        let table = |name: &str, columns: &[&str]| Table {
-            name: name.into(),
-            columns: columns
-                .iter()
-                .map(|c| Column {
-                    name: c.to_string(),
-                    data_type: "TEXT".into(),
-                    not_null: false,
-                    samples: Vec::new(),
-                })
-                .collect(),
-            primary_key: Vec::new(),
-            foreign_keys: Vec::new(),
-            row_count: None,
-        };
+        let table = Table::untyped;
         Schema {
             tables: vec![
                 table("singer", &["Singer_ID", "Name", "Age"]),

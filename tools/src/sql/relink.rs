@@ -87,21 +87,14 @@ pub fn unquote(word: &str) -> String {
 ///
 /// ```
 /// use learnat_tools::Dialect;
-/// use learnat_tools::schema::{Column, Schema, Table};
+/// use learnat_tools::schema::{Schema, Table};
 /// use learnat_tools::sql::relink;
-/// let table = |name: &str, columns: &[&str]| Table {
-///     name: name.into(),
-///     columns: columns
-///         .iter()
-///         .map(|c| Column { name: c.to_string(), data_type: "TEXT".into(), not_null: false, samples: vec![] })
-///         .collect(),
-///     primary_key: vec![],
-///     foreign_keys: vec![],
-///     row_count: None,
-/// };
 /// let schema = Schema {
 ///     dialect: Dialect::Sqlite,
-///     tables: vec![table("singer", &["Singer_ID", "Name"]), table("singer_in_concert", &["Singer_ID", "concert_ID"])],
+///     tables: vec![
+///         Table::untyped("singer", &["Singer_ID", "Name"]),
+///         Table::untyped("singer_in_concert", &["Singer_ID", "concert_ID"]),
+///     ],
 /// };
 /// let sql = "SELECT T2.Name FROM singer AS T1 JOIN singer_in_concert AS T2 ON T1.Singer_ID = T2.Singer_ID";
 /// let fixed = relink(&schema, sql, "no such column: T2.Name").unwrap();
@@ -641,21 +634,10 @@ fn add_join(statement: &mut Statement, index: usize, table: &str, join: Join) ->
 mod tests {
     use super::*;
     use crate::database::Dialect;
-    use crate::schema::{Column, ForeignKey};
+    use crate::schema::ForeignKey;
 
     fn table(name: &str, columns: &[&str], fks: &[(&str, &str, &str)]) -> Table {
         Table {
-            name: name.into(),
-            columns: columns
-                .iter()
-                .map(|c| Column {
-                    name: c.to_string(),
-                    data_type: "TEXT".into(),
-                    not_null: false,
-                    samples: Vec::new(),
-                })
-                .collect(),
-            primary_key: Vec::new(),
             foreign_keys: fks
                 .iter()
                 .map(|(column, ref_table, ref_column)| ForeignKey {
@@ -664,7 +646,7 @@ mod tests {
                     ref_columns: vec![ref_column.to_string()],
                 })
                 .collect(),
-            row_count: None,
+            ..Table::untyped(name, columns)
         }
     }
 
