@@ -73,6 +73,11 @@ struct RunArgs {
     /// How questions become SQL: zero-shot or decompose.
     #[arg(long, default_value = "zero-shot")]
     strategy: String,
+    /// Fix a "no such column" error from the schema before the SQL is submitted (as `ask`,
+    /// `repl` and `mcp` do): on or off.
+    #[arg(long, default_value = "on", value_name = "on|off", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    relink: bool,
     /// Agents, comma-separated: clarify (asks back), no-ask (asking disabled), oracle (given
     /// the clear question).
     #[arg(long, default_value = "clarify", value_delimiter = ',')]
@@ -253,7 +258,10 @@ async fn run_set(args: RunArgs) -> Result<ExitCode> {
     let opened = open_chat_model(args.model.as_deref()).await?;
     let strategy = build_strategy(
         &args.strategy,
-        StrategyOptions::defaults_for(&args.strategy),
+        StrategyOptions {
+            relink: args.relink,
+            ..StrategyOptions::defaults_for(&args.strategy)
+        },
         None,
     )?;
     let simulator: Arc<dyn UserSimulator> = match args.user_sim {
@@ -278,6 +286,7 @@ async fn run_set(args: RunArgs) -> Result<ExitCode> {
             user_sim: simulator.name().to_string(),
             model: opened.spec.clone(),
             strategy: args.strategy.clone(),
+            relink: args.relink,
             patience: args.patience,
             tasks_file: tasks_path.display().to_string(),
             tasks_sha256: tasks_sha256.clone(),

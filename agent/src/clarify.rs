@@ -4,6 +4,8 @@
 //! [`SchemaLinks`] and (for value ambiguity) a few read-only lookups in the database. Each
 //! detector reports [`Ambiguity`] findings, best first:
 //!
+//! 0. **left out** — "a certain country", "a certain threshold", "older than the age limit":
+//!    the user has a value or cut-off in mind and did not give it;
 //! 1. **value** — a literal names several rows ("London": London, England and London, Ontario;
 //!    two categories called "Accessories" under different parents);
 //! 2. **schema linking** — one mention fits several columns: a bare measure noun ("price") that
@@ -17,7 +19,11 @@
 //! 4. **relative time** — "last year", "this month", "today": the data's "now" is unknown;
 //! 5. **undefined measure** — "sales", "revenue", "order value", "spent" without a definition;
 //! 6. **unknown qualifier** — an adjective on an entity ("active products") that links to no
-//!    column or value.
+//!    column or value;
+//! 7. **unstated direction or count** — "ordered by years of work" with no direction word, and
+//!    "the most populated countries" (a ranking of several rows) with no number.
+//!
+//! "several flights" and "only a few cylinders" are vague quantifiers (3) whatever noun follows.
 //!
 //! [`Clarifier::clarify`] turns the best finding into one concise [`ClarificationRequest`]
 //! ("By 'best customers', do you mean by total payments or by number of orders?"); with
@@ -541,11 +547,16 @@ pub async fn detect_ambiguities(
     let words = tokens(question);
     let vocabulary = Vocabulary::new(schema);
     let mut findings = Vec::new();
+    // A value or cut-off the user has in mind and left out is the surest thing to ask about.
+    findings.extend(unspecified_mentions(&words));
+    findings.extend(unstated_cutoffs(&words, &vocabulary));
     findings.extend(value_ambiguities(schema, links, database).await);
     findings.extend(join_path_ambiguities(&words, schema, links));
     findings.extend(measure_column_ambiguities(&words, schema));
     findings.extend(date_column_ambiguities(&words, schema));
     findings.extend(vague_terms(&words, schema, &vocabulary));
+    findings.extend(unstated_sort_direction(&words));
+    findings.extend(unstated_count(&words, &vocabulary));
     findings.extend(relative_times(&words, schema, database).await);
     findings.extend(undefined_measures(question, &words, &vocabulary));
     findings.extend(unknown_qualifiers(&words, &vocabulary));
@@ -1057,6 +1068,12 @@ fn vague_terms(words: &[Token], schema: &Schema, vocabulary: &Vocabulary) -> Vec
         if window(index.saturating_sub(2), index + 3) {
             continue;
         }
+        // "several flights", "only a few cylinders": a count without its number, whatever
+        // follows.
+        if matches!(word.lower.as_str(), "several" | "few") {
+            findings.push(vague_quantity(words, index, kind));
+            continue;
+        }
         let next = words.get(index + 1).map(|w| w.stem.as_str());
         // "best average rating", "highest price": a named measure ranks.
         if next.is_some_and(|n| AGGREGATE_WORDS.contains(&n) || numeric_words.contains(n)) {
@@ -1115,6 +1132,34 @@ fn vague_terms(words: &[Token], schema: &Schema, vocabulary: &Vocabulary) -> Vec
         });
     }
     findings
+}
+
+/// "several flights", "only a few students": how many count, with the words before the
+/// quantifier that belong to it ("only a few").
+fn vague_quantity(words: &[Token], index: usize, kind: AmbiguityKind) -> Ambiguity {
+    let start = match index {
+        2.. if words[index - 2].lower == "only" && words[index - 1].lower == "a" => index - 2,
+        1.. if words[index - 1].lower == "a" => index - 1,
+        _ => index,
+    };
+    let phrase = words[start..=index]
+        .iter()
+        .map(|w| w.lower.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let question = match words.get(index + 1) {
+        Some(noun) if !is_stop_word(&noun.lower) => {
+            format!("How many {} count as '{phrase}'?", noun.lower)
+        }
+        _ => format!("What threshold do you mean by '{phrase}'?"),
+    };
+    Ambiguity {
+        kind,
+        term: phrase,
+        options: Vec::new(),
+        conditions: Vec::new(),
+        question,
+    }
 }
 
 /// "last year", "today": relative to a date the data does not define. The question names the
@@ -1226,6 +1271,202 @@ fn undefined_measures(question: &str, words: &[Token], vocabulary: &Vocabulary) 
         }];
     }
     Vec::new()
+}
+
+/// "a certain …", "a particular …": the user knows which one and has not said it.
+const UNSPECIFIED_OPENERS: &[(&str, &str)] = &[
+    ("a", "certain"),
+    ("a", "particular"),
+    ("a", "specific"),
+    ("one", "particular"),
+    ("some", "specific"),
+];
+
+/// Nouns after "a certain" that stand for a number (a cut-off), not for a row.
+const QUANTITY_NOUNS: &[&str] = &[
+    "threshold",
+    "amount",
+    "number",
+    "value",
+    "level",
+    "limit",
+    "count",
+    "quantity",
+    "percentage",
+    "rate",
+    "size",
+];
+
+/// Nouns that name a cut-off the question takes as known ("the age limit").
+const CUTOFF_NOUNS: &[&str] = &["limit", "threshold", "cutoff", "cut-off", "quota"];
+
+/// Words that state a sort direction (or imply one: "largest first", "alphabetical").
+const DIRECTION_WORDS: &[&str] = &[
+    "ascending",
+    "descending",
+    "asc",
+    "desc",
+    "increasing",
+    "decreasing",
+    "alphabetical",
+    "alphabetically",
+    "alphabetic",
+    "lexicographic",
+    "lexicographically",
+    "chronological",
+    "chronologically",
+    "reverse",
+    "reversed",
+    "first",
+    "last",
+];
+
+/// Words that ask for an ordering.
+const SORT_WORDS: &[&str] = &[
+    "ordered", "order", "sorted", "sort", "ranked", "rank", "arranged", "arrange",
+];
+
+/// Superlatives: a ranking, which needs a count when several rows are asked for.
+const SUPERLATIVES: &[&str] = &[
+    "most", "least", "fewest", "highest", "lowest", "largest", "smallest", "biggest", "greatest",
+    "top", "best", "worst", "longest", "shortest", "oldest", "youngest", "newest", "latest",
+    "earliest", "cheapest", "heaviest", "lightest", "tallest", "richest", "poorest",
+];
+
+/// Words that already say how many rows, or that rank within groups.
+const COUNT_WORDS: &[&str] = &[
+    "first", "single", "all", "each", "every", "per", "only", "both",
+];
+
+/// "a certain country", "a certain threshold": the user has a value in mind and did not say
+/// it.
+fn unspecified_mentions(words: &[Token]) -> Vec<Ambiguity> {
+    let mut findings = Vec::new();
+    for (index, window) in words.windows(3).enumerate() {
+        let opener = (window[0].lower.as_str(), window[1].lower.as_str());
+        if !UNSPECIFIED_OPENERS.contains(&opener) || is_stop_word(&window[2].lower) {
+            continue;
+        }
+        let noun = &words[index + 2].lower;
+        let phrase = format!("{} {} {noun}", window[0].lower, window[1].lower);
+        let (kind, question) = if QUANTITY_NOUNS.contains(&noun.as_str()) {
+            (
+                AmbiguityKind::ThresholdAmbiguity,
+                format!("What value do you mean by '{phrase}'?"),
+            )
+        } else {
+            (
+                AmbiguityKind::ValueAmbiguity,
+                format!("Which {noun} do you mean by '{phrase}'?"),
+            )
+        };
+        findings.push(Ambiguity {
+            kind,
+            term: phrase,
+            options: Vec::new(),
+            conditions: Vec::new(),
+            question,
+        });
+    }
+    findings
+}
+
+/// "older than the age limit": a cut-off the question names but never gives, unless it is a
+/// column ("credit_limit") or a number follows it.
+fn unstated_cutoffs(words: &[Token], vocabulary: &Vocabulary) -> Vec<Ambiguity> {
+    let mut findings = Vec::new();
+    for (index, word) in words.iter().enumerate() {
+        if !CUTOFF_NOUNS.contains(&word.lower.as_str())
+            || vocabulary.column_words.contains(&word.stem)
+            || words[index + 1..]
+                .iter()
+                .take(3)
+                .any(|w| is_number_word(&w.lower))
+        {
+            continue;
+        }
+        // Back to "the" over at most three words that are not stop words.
+        let Some(start) = (index.saturating_sub(4)..index)
+            .rev()
+            .take_while(|&i| words[i].lower == "the" || !is_stop_word(&words[i].lower))
+            .find(|&i| words[i].lower == "the")
+        else {
+            continue;
+        };
+        let phrase = words[start..=index]
+            .iter()
+            .map(|w| w.lower.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        findings.push(Ambiguity {
+            kind: AmbiguityKind::ThresholdAmbiguity,
+            term: phrase.clone(),
+            options: Vec::new(),
+            conditions: Vec::new(),
+            question: format!("What is {phrase}? Please give me its value."),
+        });
+    }
+    findings
+}
+
+/// "ordered by years of work": an ordering without a direction (ascending is only SQL's
+/// default, not necessarily the user's).
+fn unstated_sort_direction(words: &[Token]) -> Option<Ambiguity> {
+    let orders = words.iter().enumerate().any(|(index, word)| {
+        SORT_WORDS.contains(&word.lower.as_str())
+            && words[index + 1..].iter().take(6).any(|w| {
+                w.lower == "by" || (w.lower == "of" && index > 0 && words[index - 1].lower == "in")
+            })
+    });
+    let directed = words.iter().any(|w| {
+        DIRECTION_WORDS.contains(&w.lower.as_str()) || SUPERLATIVES.contains(&w.lower.as_str())
+    });
+    (orders && !directed).then(|| Ambiguity {
+        kind: AmbiguityKind::ThresholdAmbiguity,
+        term: "sort direction".into(),
+        options: vec!["ascending".into(), "descending".into()],
+        conditions: Vec::new(),
+        question: "Which sort direction do you want: ascending or descending?".into(),
+    })
+}
+
+/// "the most populated countries": a ranking of several rows with no count. Only when the
+/// question asks for a plural (names, countries) and says no number.
+fn unstated_count(words: &[Token], vocabulary: &Vocabulary) -> Option<Ambiguity> {
+    let superlative = words
+        .iter()
+        .position(|w| SUPERLATIVES.contains(&w.lower.as_str()))?;
+    if words.first().is_some_and(|w| w.lower == "how")
+        || words
+            .iter()
+            .any(|w| is_number_word(&w.lower) || COUNT_WORDS.contains(&w.lower.as_str()))
+    {
+        return None;
+    }
+    // What is listed comes before the superlative, in the plural: a table's rows
+    // ("countries") or else a column ("names").
+    let plurals: Vec<&Token> = words[..superlative]
+        .iter()
+        .filter(|w| !is_stop_word(&w.lower) && w.lower != w.stem)
+        .collect();
+    let listed = plurals
+        .iter()
+        .find(|w| vocabulary.table_words.contains(&w.stem))
+        .or_else(|| {
+            plurals
+                .iter()
+                .find(|w| vocabulary.column_words.contains(&w.stem))
+        })?;
+    Some(Ambiguity {
+        kind: AmbiguityKind::ThresholdAmbiguity,
+        term: "how many".into(),
+        options: Vec::new(),
+        conditions: Vec::new(),
+        question: format!(
+            "How many {} do you want: only the top one, or the top N (which N)?",
+            listed.lower
+        ),
+    })
 }
 
 /// Neutral adjectives that qualify an entity without needing a definition.

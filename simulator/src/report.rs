@@ -22,13 +22,14 @@ pub fn markdown(info: &RunInfo, summary: &Summary) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "# {} — agent {}, user simulator {}\n\nModel `{}`, strategy {}, patience {}, tasks \
-         `{}` ({} tasks).\n",
+        "# {} — agent {}, user simulator {}\n\nModel `{}`, strategy {}, schema relinking {}, \
+         patience {}, tasks `{}` ({} tasks).\n",
         info.mode.name(),
         info.agent,
         info.user_sim,
         info.model,
         info.strategy,
+        if info.relink { "on" } else { "off" },
         info.patience,
         info.tasks_file,
         summary.tasks

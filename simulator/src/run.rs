@@ -37,6 +37,9 @@ pub struct RunInfo {
     /// The model spec and strategy, as given.
     pub model: String,
     pub strategy: String,
+    /// Whether failing SQL was relinked to the schema (runs from before the flag did not).
+    #[serde(default)]
+    pub relink: bool,
     pub patience: usize,
     /// The task file and the sha256 of its content.
     pub tasks_file: String,

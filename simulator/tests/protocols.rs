@@ -318,6 +318,7 @@ fn info() -> RunInfo {
         user_sim: "rule".into(),
         model: "none".into(),
         strategy: "none".into(),
+        relink: true,
         patience: DEFAULT_PATIENCE,
         tasks_file: "demo".into(),
         tasks_sha256: "0".into(),

@@ -2,14 +2,21 @@
 //! simulator's no-leak promise over every task. Built from ../shared/data/spider when present
 //! (skipped with a reason otherwise); the committed hand-reviewed file is checked always.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
+
+use learnat_agent::clarify::{Clarifier, ClarifierOptions};
+use learnat_agent::prompt::linking::link_schema;
 
 use learnat_simulator::leak::leaked_fragments;
 use learnat_simulator::spider_build::{BuildOptions, build_spider_tasks};
-use learnat_simulator::task::{InteractiveTask, demo_tasks, load_tasks};
+use learnat_simulator::task::{InteractiveTask, TaskDatabases, demo_tasks, load_tasks};
 use learnat_simulator::user_sim::{ActionKind, FunctionDrivenSimulator, UserSimulator};
+use learnat_tools::Database;
+use learnat_tools::schema::{IntrospectOptions, Schema, introspect};
 use learnat_tools::shared_data::shared_data_or_skip;
+use learnat_tools::tool::builtin_tools;
 
 /// Questions an agent might ask about a task: about each term, quoting each snippet, quoting
 /// a wrong fragment, and out of scope ones (asking for the answer outright).
@@ -120,4 +127,84 @@ async fn the_committed_reviewed_set_loads_and_never_leaks() {
     assert!(tasks.iter().all(|t| t.review_note.is_some() || !t.reviewed));
     assert_no_leaks(&tasks).await;
     assert_no_leaks(&demo_tasks().unwrap()).await;
+}
+
+/// What learnat's clarifier asks first about `question` on `database`, if anything.
+async fn first_clarification(
+    question: &str,
+    database: Arc<dyn Database>,
+    schema: &Schema,
+) -> Option<String> {
+    let tools = builtin_tools(Arc::clone(&database));
+    let links = link_schema(question, None, schema, &tools, 4).await;
+    let clarifier = Clarifier::new(ClarifierOptions::default());
+    clarifier
+        .clarify(question, schema, &links, database.as_ref(), None, &[])
+        .await
+        .map(|request| request.question)
+}
+
+/// The clarifier against the Spider-derived tasks, without a model: on how many ambiguous
+/// questions does its first question get the user to explain the hidden piece (an AMB or LOC
+/// reply), and how often does it ask about the clear question.
+#[tokio::test]
+async fn the_clarifier_asks_about_what_most_spider_tasks_hide() {
+    let Some(data) = shared_data_or_skip("the_clarifier_asks_about_what_most_spider_tasks_hide")
+    else {
+        return;
+    };
+    let spider = data.join("spider");
+    if !spider.join("dev.json").is_file() {
+        eprintln!("skipping: no Spider data in {}", spider.display());
+        return;
+    }
+    let (tasks, _) = build_spider_tasks(&BuildOptions::new(&spider))
+        .await
+        .unwrap();
+    let databases = TaskDatabases::new(spider.join("database"));
+    let simulator = FunctionDrivenSimulator::rule_based();
+    let mut schemas: HashMap<String, (Arc<dyn Database>, Schema)> = HashMap::new();
+    let mut per_kind: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let (mut answered, mut clear_asked) = (0, 0);
+    for task in &tasks {
+        if !schemas.contains_key(&task.db_id) {
+            let database: Arc<dyn Database> = databases.open(&task.db_id).unwrap();
+            let schema = introspect(database.as_ref(), &IntrospectOptions::default())
+                .await
+                .unwrap();
+            schemas.insert(task.db_id.clone(), (database, schema));
+        }
+        let (database, schema) = &schemas[&task.db_id];
+        let kind = task.source.as_deref().unwrap_or("").rsplit(": ").next();
+        let entry = per_kind.entry(kind.unwrap_or("").to_string()).or_default();
+        entry.1 += 1;
+        if let Some(question) =
+            first_clarification(&task.amb_user_query, Arc::clone(database), schema).await
+        {
+            let reply = simulator.reply(task, &question).await.unwrap();
+            if reply.action.kind != ActionKind::Una {
+                answered += 1;
+                entry.0 += 1;
+            }
+        }
+        if first_clarification(&task.clear_question, Arc::clone(database), schema)
+            .await
+            .is_some()
+        {
+            clear_asked += 1;
+        }
+    }
+    let total = tasks.len();
+    eprintln!(
+        "first clarification answered on {answered}/{total} ambiguous questions \
+         (by rewrite: {per_kind:?}); asked about {clear_asked}/{total} clear questions"
+    );
+    assert!(
+        answered * 100 >= total * 85,
+        "only {answered}/{total} first clarifications were about the hidden piece ({per_kind:?})"
+    );
+    assert!(
+        clear_asked * 100 <= total * 15,
+        "asked about {clear_asked}/{total} clear questions"
+    );
 }
