@@ -3,7 +3,7 @@
 //! (skipped with a reason otherwise); the committed hand-reviewed file is checked always.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use learnat_agent::clarify::{Clarifier, ClarifierOptions};
@@ -66,21 +66,28 @@ async fn assert_no_leaks(tasks: &[InteractiveTask]) -> usize {
     replies
 }
 
-#[tokio::test]
-async fn the_spider_set_is_large_spread_checked_and_never_leaks() {
-    let Some(data) = shared_data_or_skip("the_spider_set_is_large_spread_checked_and_never_leaks")
-    else {
-        return;
-    };
-    let spider = data.join("spider");
+/// The Spider folder and the task set built from it with the default options, or `None` (with
+/// the reason printed) when ../shared has no Spider data.
+async fn spider_tasks_or_skip(test: &str) -> Option<(PathBuf, Vec<InteractiveTask>)> {
+    let spider = shared_data_or_skip(test)?.join("spider");
     if !spider.join("dev.json").is_file() {
-        eprintln!("skipping: no Spider data in {}", spider.display());
-        return;
+        eprintln!("skipping {test}: no Spider data in {}", spider.display());
+        return None;
     }
     let (tasks, summary) = build_spider_tasks(&BuildOptions::new(&spider))
         .await
         .unwrap();
     eprintln!("{summary:?}");
+    Some((spider, tasks))
+}
+
+#[tokio::test]
+async fn the_spider_set_is_large_spread_checked_and_never_leaks() {
+    let Some((spider, tasks)) =
+        spider_tasks_or_skip("the_spider_set_is_large_spread_checked_and_never_leaks").await
+    else {
+        return;
+    };
     assert!(tasks.len() >= 300, "{} tasks", tasks.len());
     let databases: HashSet<&str> = tasks.iter().map(|t| t.db_id.as_str()).collect();
     assert!(databases.len() >= 40, "{} databases", databases.len());
@@ -149,18 +156,11 @@ async fn first_clarification(
 /// reply), and how often does it ask about the clear question.
 #[tokio::test]
 async fn the_clarifier_asks_about_what_most_spider_tasks_hide() {
-    let Some(data) = shared_data_or_skip("the_clarifier_asks_about_what_most_spider_tasks_hide")
+    let Some((spider, tasks)) =
+        spider_tasks_or_skip("the_clarifier_asks_about_what_most_spider_tasks_hide").await
     else {
         return;
     };
-    let spider = data.join("spider");
-    if !spider.join("dev.json").is_file() {
-        eprintln!("skipping: no Spider data in {}", spider.display());
-        return;
-    }
-    let (tasks, _) = build_spider_tasks(&BuildOptions::new(&spider))
-        .await
-        .unwrap();
     let databases = TaskDatabases::new(spider.join("database"));
     let simulator = FunctionDrivenSimulator::rule_based();
     let mut schemas: HashMap<String, (Arc<dyn Database>, Schema)> = HashMap::new();
