@@ -280,6 +280,14 @@ fn tokens(question: &str) -> Vec<Token> {
         .collect()
 }
 
+/// The words of `run`, lower-cased, as one phrase ("the pet age limit").
+fn spoken(run: &[Token]) -> String {
+    run.iter()
+        .map(|w| w.lower.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// What the schema offers to resolve words: stemmed table-name words, column-name words (all
 /// and numeric only) and sample values.
 struct Vocabulary {
@@ -1142,11 +1150,7 @@ fn vague_quantity(words: &[Token], index: usize, kind: AmbiguityKind) -> Ambigui
         1.. if words[index - 1].lower == "a" => index - 1,
         _ => index,
     };
-    let phrase = words[start..=index]
-        .iter()
-        .map(|w| w.lower.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let phrase = spoken(&words[start..=index]);
     let question = match words.get(index + 1) {
         Some(noun) if !is_stop_word(&noun.lower) => {
             format!("How many {} count as '{phrase}'?", noun.lower)
@@ -1393,11 +1397,7 @@ fn unstated_cutoffs(words: &[Token], vocabulary: &Vocabulary) -> Vec<Ambiguity> 
         else {
             continue;
         };
-        let phrase = words[start..=index]
-            .iter()
-            .map(|w| w.lower.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let phrase = spoken(&words[start..=index]);
         findings.push(Ambiguity {
             kind: AmbiguityKind::ThresholdAmbiguity,
             term: phrase.clone(),
