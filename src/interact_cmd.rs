@@ -15,7 +15,7 @@ use learnat_simulator::protocol::{ActionCosts, DEFAULT_PATIENCE, InteractiveAgen
 use learnat_simulator::replay::replay;
 use learnat_simulator::report::{comparison_markdown, gap_closed, write_reports};
 use learnat_simulator::run::{
-    RunInfo, RunOptions, Summary, file_sha256, read_transcripts, run_tasks, summarise,
+    RunInfo, RunOptions, Summary, file_sha256, read_transcripts, run_agents, summarise,
 };
 use learnat_simulator::scoring::GoldChecker;
 use learnat_simulator::spider_build::{BuildOptions, build_spider_tasks, carry_reviews};
@@ -273,12 +273,12 @@ async fn run_set(args: RunArgs) -> Result<ExitCode> {
         ModeArg::AInteract => Mode::AInteract,
     };
     let tasks_sha256 = file_sha256(&tasks_path)?;
-    let mut runs: Vec<(String, Summary)> = Vec::new();
-    for variant in variants {
+    let mut prepared = Vec::with_capacity(variants.len());
+    for variant in &variants {
         let agent: Arc<dyn InteractiveAgent> = Arc::new(LearnatAgent::new(
             Arc::clone(&opened.model),
             Arc::clone(&strategy),
-            variant,
+            *variant,
         ));
         let info = RunInfo {
             mode,
@@ -292,20 +292,28 @@ async fn run_set(args: RunArgs) -> Result<ExitCode> {
             tasks_sha256: tasks_sha256.clone(),
             databases: databases.display().to_string(),
         };
-        let out = args.out.as_ref().map(|dir| dir.join(variant.name()));
         let options = RunOptions {
             mode,
             patience: args.patience,
             costs: ActionCosts::default(),
             jobs: args.jobs,
-            out: out.clone(),
-            info: info.clone(),
+            out: args.out.as_ref().map(|dir| dir.join(variant.name())),
+            info,
             progress: !args.json,
         };
-        let outcomes = run_tasks(&tasks, agent, Arc::clone(&simulator), &gold, &options).await?;
-        let summary = summarise(&outcomes);
-        if let Some(out) = &out {
-            write_reports(out, &info, &summary, &outcomes)?;
+        prepared.push((agent, options));
+    }
+    // The agents take turns task by task, so the model encodes each schema once per task.
+    let turns: Vec<(Arc<dyn InteractiveAgent>, &RunOptions)> = prepared
+        .iter()
+        .map(|(agent, options)| (Arc::clone(agent), options))
+        .collect();
+    let all_outcomes = run_agents(&tasks, &turns, Arc::clone(&simulator), &gold).await?;
+    let mut runs: Vec<(String, Summary)> = Vec::new();
+    for ((variant, (_, options)), outcomes) in variants.iter().zip(&prepared).zip(&all_outcomes) {
+        let summary = summarise(outcomes);
+        if let Some(out) = &options.out {
+            write_reports(out, &options.info, &summary, outcomes)?;
             eprintln!(
                 "wrote {} (transcripts.jsonl resumes this run)",
                 out.display()

@@ -1,4 +1,4 @@
-//! Running a task set under one protocol with one agent: bounded parallelism, one transcript
+//! Running a task set under a protocol with one agent or several taking turns: bounded parallelism, one transcript
 //! line per finished task (so a killed run resumes where it stopped), and the summary: success
 //! rate per phase (SR) and normalised reward (NR).
 //!
@@ -212,53 +212,80 @@ pub async fn run_tasks(
     gold: &GoldChecker,
     options: &RunOptions,
 ) -> SimResult<Vec<TaskOutcome>> {
-    let resumed = match &options.out {
-        Some(out) => prepare_out(out, &options.info)?,
-        None => Vec::new(),
-    };
-    let mut done: HashMap<String, TaskOutcome> = resumed
-        .into_iter()
-        .map(|o| (o.instance_id.clone(), o))
-        .collect();
-    let pending: Vec<&InteractiveTask> = tasks
-        .iter()
-        .filter(|t| !done.contains_key(&t.instance_id))
-        .collect();
-    if !done.is_empty() {
-        tracing::info!(resumed = done.len(), pending = pending.len(), "resuming");
+    let mut outcomes = run_agents(tasks, &[(agent, options)], simulator, gold).await?;
+    Ok(outcomes.pop().unwrap_or_default())
+}
+
+/// Run `tasks` with several agents, each under its own options and into its own output
+/// folder, task by task: every agent plays a task before the next task starts. Consecutive
+/// episodes then share a database, so a local model reuses the schema's prompt prefix from
+/// its KV cache instead of encoding it again for each agent. Tasks at once: the largest
+/// `jobs` of the runs; a progress bar when any run asks for one. Returns, per run, every
+/// outcome (resumed and new) in task order.
+pub async fn run_agents(
+    tasks: &[InteractiveTask],
+    runs: &[(Arc<dyn InteractiveAgent>, &RunOptions)],
+    simulator: Arc<dyn UserSimulator>,
+    gold: &GoldChecker,
+) -> SimResult<Vec<Vec<TaskOutcome>>> {
+    let mut done: Vec<HashMap<String, TaskOutcome>> = Vec::with_capacity(runs.len());
+    let mut writers = Vec::with_capacity(runs.len());
+    for (_, options) in runs {
+        let resumed = match &options.out {
+            Some(out) => prepare_out(out, &options.info)?,
+            None => Vec::new(),
+        };
+        done.push(
+            resumed
+                .into_iter()
+                .map(|o| (o.instance_id.clone(), o))
+                .collect(),
+        );
+        writers.push(match &options.out {
+            Some(out) => {
+                let path = out.join(TRANSCRIPTS_FILE);
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| SimulatorError::io("cannot open the transcripts", &path, e))?;
+                Some((path, file))
+            }
+            None => None,
+        });
     }
-    let progress = if options.progress {
+    // Task-major order: the agents take turns on one task.
+    let pending: Vec<(usize, &InteractiveTask)> = tasks
+        .iter()
+        .flat_map(|task| (0..runs.len()).map(move |run| (run, task)))
+        .filter(|(run, task)| !done[*run].contains_key(&task.instance_id))
+        .collect();
+    let resumed: usize = done.iter().map(HashMap::len).sum();
+    if resumed > 0 {
+        tracing::info!(resumed, pending = pending.len(), "resuming");
+    }
+    let progress = if runs.iter().any(|(_, options)| options.progress) {
         indicatif::ProgressBar::new(pending.len() as u64)
     } else {
         indicatif::ProgressBar::hidden()
     };
     progress.set_style(
         indicatif::ProgressStyle::with_template(
-            "{msg} {bar:30} {pos}/{len} tasks ({elapsed}, eta {eta})",
+            "{msg} {bar:30} {pos}/{len} episodes ({elapsed}, eta {eta})",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    progress.set_message(format!("{} {}", options.mode.name(), agent.name()));
-    let mut writer = match &options.out {
-        Some(out) => {
-            let path = out.join(TRANSCRIPTS_FILE);
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| SimulatorError::io("cannot open the transcripts", &path, e))?;
-            Some((path, file))
-        }
-        None => None,
-    };
-    let mut stream = futures::stream::iter(pending.into_iter().map(|task| {
-        let agent = Arc::clone(&agent);
+    let names: Vec<String> = runs.iter().map(|(agent, _)| agent.name()).collect();
+    let mut modes: Vec<&str> = runs.iter().map(|(_, o)| o.mode.name()).collect();
+    modes.dedup();
+    progress.set_message(format!("{} {}", modes.join("+"), names.join("+")));
+    let jobs = runs.iter().map(|(_, o)| o.jobs).max().unwrap_or(1).max(1);
+    let mut stream = futures::stream::iter(pending.into_iter().map(|(run, task)| {
+        let (agent, options) = &runs[run];
+        let agent = Arc::clone(agent);
         let simulator = Arc::clone(&simulator);
         async move {
-            let database = match gold.databases().open(&task.db_id) {
-                Ok(db) => db,
-                Err(error) => return Err(error),
-            };
+            let database = gold.databases().open(&task.db_id)?;
             let setup = EpisodeSetup {
                 task,
                 database,
@@ -267,24 +294,29 @@ pub async fn run_tasks(
                 patience: options.patience,
                 costs: options.costs,
             };
-            Ok(run_episode(options.mode, agent.as_ref(), &setup).await)
+            Ok::<_, SimulatorError>((run, run_episode(options.mode, agent.as_ref(), &setup).await))
         }
     }))
-    .buffer_unordered(options.jobs.max(1));
-    while let Some(outcome) = stream.next().await {
-        let outcome = outcome?;
-        if let Some((path, file)) = &mut writer {
+    .buffer_unordered(jobs);
+    while let Some(finished) = stream.next().await {
+        let (run, outcome) = finished?;
+        if let Some((path, file)) = &mut writers[run] {
             let line = serde_json::to_string(&outcome).unwrap_or_default();
             writeln!(file, "{line}")
                 .and_then(|()| file.flush())
                 .map_err(|e| SimulatorError::io("cannot write the transcripts", path.clone(), e))?;
         }
         progress.inc(1);
-        done.insert(outcome.instance_id.clone(), outcome);
+        done[run].insert(outcome.instance_id.clone(), outcome);
     }
     progress.finish_and_clear();
-    Ok(tasks
-        .iter()
-        .filter_map(|t| done.remove(&t.instance_id))
+    Ok(done
+        .into_iter()
+        .map(|mut done| {
+            tasks
+                .iter()
+                .filter_map(|t| done.remove(&t.instance_id))
+                .collect()
+        })
         .collect())
 }

@@ -13,7 +13,9 @@ use learnat_simulator::protocol::{
     Observation, TaskContext, TaskOutcome, run_episode,
 };
 use learnat_simulator::replay::replay;
-use learnat_simulator::run::{RunInfo, RunOptions, TRANSCRIPTS_FILE, read_transcripts, run_tasks};
+use learnat_simulator::run::{
+    RunInfo, RunOptions, TRANSCRIPTS_FILE, read_transcripts, run_agents, run_tasks,
+};
 use learnat_simulator::scoring::GoldChecker;
 use learnat_simulator::task::{InteractiveTask, TaskDatabases, demo_tasks};
 use learnat_simulator::user_sim::{ActionKind, FunctionDrivenSimulator};
@@ -408,4 +410,91 @@ async fn a_run_resumes_from_its_transcripts_and_replays_to_the_same_numbers() {
     )
     .await;
     assert!(refused.is_err());
+}
+
+/// An agent that notes which task it starts, under its name, in a shared log.
+struct Logging {
+    name: &'static str,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl InteractiveAgent for Logging {
+    fn name(&self) -> String {
+        self.name.into()
+    }
+
+    async fn start(&self, context: TaskContext) -> learnat_simulator::SimResult<Box<dyn Episode>> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{} {}", self.name, context.instance_id));
+        Ok(Box::new(ScriptedEpisode {
+            moves: vec![submit("SELECT 1")].into_iter(),
+            seen: Arc::default(),
+        }))
+    }
+}
+
+#[tokio::test]
+async fn several_agents_take_turns_task_by_task_each_into_its_own_folder() {
+    let shop = shop();
+    let out = tempfile::tempdir().unwrap();
+    let tasks: Vec<InteractiveTask> = shop.tasks.iter().take(3).cloned().collect();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let options = |name: &str| RunOptions {
+        mode: Mode::CInteract,
+        patience: DEFAULT_PATIENCE,
+        costs: ActionCosts::default(),
+        jobs: 1,
+        out: Some(out.path().join(name)),
+        info: RunInfo {
+            agent: name.into(),
+            ..info()
+        },
+        progress: false,
+    };
+    let (first, second) = (options("first"), options("second"));
+    let agent = |name: &'static str| -> Arc<dyn InteractiveAgent> {
+        Arc::new(Logging {
+            name,
+            log: Arc::clone(&log),
+        })
+    };
+    let runs = [(agent("first"), &first), (agent("second"), &second)];
+    let simulator = Arc::new(FunctionDrivenSimulator::rule_based());
+    let outcomes = run_agents(&tasks, &runs, simulator.clone(), &shop.gold)
+        .await
+        .unwrap();
+
+    let expected: Vec<String> = tasks
+        .iter()
+        .flat_map(|t| {
+            ["first", "second"]
+                .into_iter()
+                .map(move |name| format!("{name} {}", t.instance_id))
+        })
+        .collect();
+    assert_eq!(
+        *log.lock().unwrap(),
+        expected,
+        "the agents alternate per task"
+    );
+    assert_eq!(outcomes.len(), 2);
+    for (name, outcomes) in ["first", "second"].into_iter().zip(&outcomes) {
+        let ids: Vec<&str> = outcomes.iter().map(|o| o.instance_id.as_str()).collect();
+        let wanted: Vec<&str> = tasks.iter().map(|t| t.instance_id.as_str()).collect();
+        assert_eq!(ids, wanted);
+        assert!(outcomes.iter().all(|o| o.agent == name));
+        let recorded = read_transcripts(&out.path().join(name).join(TRANSCRIPTS_FILE)).unwrap();
+        assert_eq!(recorded.len(), 3, "{name} wrote its own transcripts");
+    }
+
+    // A second pass resumes both runs from their folders and plays nothing.
+    log.lock().unwrap().clear();
+    let again = run_agents(&tasks, &runs, simulator, &shop.gold)
+        .await
+        .unwrap();
+    assert!(log.lock().unwrap().is_empty());
+    assert_eq!(again, outcomes);
 }

@@ -702,6 +702,14 @@ impl Worker {
             completion.timings.prefill = prefill_time;
             results.push(completion);
         }
+        tracing::debug!(
+            prompt_tokens = prompt.len(),
+            cached_prompt_tokens = cached,
+            prefill_ms = prefill_time.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            completions,
+            "generated"
+        );
         Ok(results)
     }
 
