@@ -304,11 +304,7 @@ async fn run_set(args: RunArgs) -> Result<ExitCode> {
         prepared.push((agent, options));
     }
     // The agents take turns task by task, so the model encodes each schema once per task.
-    let turns: Vec<(Arc<dyn InteractiveAgent>, &RunOptions)> = prepared
-        .iter()
-        .map(|(agent, options)| (Arc::clone(agent), options))
-        .collect();
-    let all_outcomes = run_agents(&tasks, &turns, Arc::clone(&simulator), &gold).await?;
+    let all_outcomes = run_agents(&tasks, &prepared, Arc::clone(&simulator), &gold).await?;
     let mut runs: Vec<(String, Summary)> = Vec::new();
     for ((variant, (_, options)), outcomes) in variants.iter().zip(&prepared).zip(&all_outcomes) {
         let summary = summarise(outcomes);

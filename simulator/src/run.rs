@@ -1,6 +1,6 @@
-//! Running a task set under a protocol with one agent or several taking turns: bounded parallelism, one transcript
-//! line per finished task (so a killed run resumes where it stopped), and the summary: success
-//! rate per phase (SR) and normalised reward (NR).
+//! Running a task set under a protocol with one agent, or several taking turns: bounded
+//! parallelism, one transcript line per finished task (so a killed run resumes where it
+//! stopped), and the summary: success rate per phase (SR) and normalised reward (NR).
 //!
 //! Output folder layout: `run.json` (what was run: its fingerprint), `transcripts.jsonl` (one
 //! [`TaskOutcome`] per line, written only once the task is fully scored), and the reports of
@@ -133,6 +133,7 @@ pub fn summarise(outcomes: &[TaskOutcome]) -> Summary {
 }
 
 /// How to run.
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     pub mode: Mode,
     pub patience: usize,
@@ -212,7 +213,7 @@ pub async fn run_tasks(
     gold: &GoldChecker,
     options: &RunOptions,
 ) -> SimResult<Vec<TaskOutcome>> {
-    let mut outcomes = run_agents(tasks, &[(agent, options)], simulator, gold).await?;
+    let mut outcomes = run_agents(tasks, &[(agent, options.clone())], simulator, gold).await?;
     Ok(outcomes.pop().unwrap_or_default())
 }
 
@@ -224,7 +225,7 @@ pub async fn run_tasks(
 /// outcome (resumed and new) in task order.
 pub async fn run_agents(
     tasks: &[InteractiveTask],
-    runs: &[(Arc<dyn InteractiveAgent>, &RunOptions)],
+    runs: &[(Arc<dyn InteractiveAgent>, RunOptions)],
     simulator: Arc<dyn UserSimulator>,
     gold: &GoldChecker,
 ) -> SimResult<Vec<Vec<TaskOutcome>>> {
@@ -276,9 +277,7 @@ pub async fn run_agents(
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let names: Vec<String> = runs.iter().map(|(agent, _)| agent.name()).collect();
-    let mut modes: Vec<&str> = runs.iter().map(|(_, o)| o.mode.name()).collect();
-    modes.dedup();
-    progress.set_message(format!("{} {}", modes.join("+"), names.join("+")));
+    progress.set_message(names.join("+"));
     let jobs = runs.iter().map(|(_, o)| o.jobs).max().unwrap_or(1).max(1);
     let mut stream = futures::stream::iter(pending.into_iter().map(|(run, task)| {
         let (agent, options) = &runs[run];

@@ -461,7 +461,7 @@ async fn several_agents_take_turns_task_by_task_each_into_its_own_folder() {
             log: Arc::clone(&log),
         })
     };
-    let runs = [(agent("first"), &first), (agent("second"), &second)];
+    let runs = [(agent("first"), first), (agent("second"), second)];
     let simulator = Arc::new(FunctionDrivenSimulator::rule_based());
     let outcomes = run_agents(&tasks, &runs, simulator.clone(), &shop.gold)
         .await
