@@ -1,6 +1,7 @@
 //! The Spider-derived task set: size, spread, splits, machine-checked annotations, and the
-//! simulator's no-leak promise over every task. Built from ../shared/data/spider when present
-//! (skipped with a reason otherwise); the committed hand-reviewed file is checked always.
+//! simulator's no-leak promise over every task, and the committed c-interact runs re-scored on
+//! it. Built from ../shared/data/spider when present (skipped with a reason otherwise); the
+//! committed hand-reviewed file is checked always.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -10,6 +11,10 @@ use learnat_agent::clarify::{Clarifier, ClarifierOptions};
 use learnat_agent::prompt::linking::link_schema;
 
 use learnat_simulator::leak::leaked_fragments;
+use learnat_simulator::replay::replay;
+use learnat_simulator::report::gap_closed;
+use learnat_simulator::run::read_transcripts;
+use learnat_simulator::scoring::GoldChecker;
 use learnat_simulator::spider_build::{BuildOptions, build_spider_tasks};
 use learnat_simulator::task::{InteractiveTask, TaskDatabases, demo_tasks, load_tasks};
 use learnat_simulator::user_sim::{ActionKind, FunctionDrivenSimulator, UserSimulator};
@@ -207,4 +212,46 @@ async fn the_clarifier_asks_about_what_most_spider_tasks_hide() {
         clear_asked * 100 <= total * 15,
         "asked about {clear_asked}/{total} clear questions"
     );
+}
+
+/// The committed c-interact runs under `benchmarks/runs/` re-score, without a model, to the NR
+/// the README's tables give, and asking closes at least half of the no-ask-to-oracle gap in them.
+#[tokio::test]
+async fn the_committed_c_interact_runs_rescore_to_the_reported_figures() {
+    let Some((spider, tasks)) =
+        spider_tasks_or_skip("the_committed_c_interact_runs_rescore_to_the_reported_figures").await
+    else {
+        return;
+    };
+    let gold = GoldChecker::new(TaskDatabases::new(spider.join("database")));
+    let runs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benchmarks/runs");
+    // (run folder, NR of clarify, no-ask and oracle) as the README reports them.
+    let reported = [
+        ("c-interact-0.5b-100", [45.03, 12.74, 52.29]),
+        ("c-interact-1.5b-100", [57.43, 23.35, 69.83]),
+    ];
+    for (run, expected) in reported {
+        let mut nr = [0.0; 3];
+        for (i, agent) in ["clarify", "no-ask", "oracle"].into_iter().enumerate() {
+            let path = runs.join(run).join(agent).join("transcripts.jsonl");
+            let outcomes = read_transcripts(&path).unwrap();
+            assert_eq!(outcomes.len(), 100, "{}", path.display());
+            let replayed = replay(&outcomes, &tasks, &gold).await;
+            assert!(
+                replayed.mismatches.is_empty(),
+                "{run}/{agent} re-scores differently: {:?}",
+                replayed.mismatches
+            );
+            nr[i] = replayed.rescored.nr;
+            assert!(
+                (nr[i] - expected[i]).abs() < 0.006,
+                "{run}/{agent}: NR {:.2}, the README says {:.2}",
+                nr[i],
+                expected[i]
+            );
+        }
+        let gap = gap_closed(nr[0], nr[1], nr[2]).unwrap();
+        eprintln!("{run}: asking closes {:.0}% of the gap", 100.0 * gap);
+        assert!(gap >= 0.5, "{run}: asking closes only {gap:.2} of the gap");
+    }
 }
