@@ -11,7 +11,7 @@ use learnat_agent::retrieval::{
     embedding_model_present,
 };
 use learnat_agent::strategy::{
-    DemonstrationSource, STRATEGY_NAMES, Strategy, StrategyOptions, build_strategy,
+    DecomposeWhen, DemonstrationSource, STRATEGY_NAMES, Strategy, StrategyOptions, build_strategy,
 };
 
 /// `--model SPEC --strategy NAME` and the ADR flags.
@@ -83,6 +83,15 @@ pub struct AdrArgs {
     /// questions, three for hard and extra ones).
     #[arg(long, default_value_t = 3, requires = "index")]
     pub max_k: usize,
+    /// The decompose strategy: decompose every question (always), or write a direct draft
+    /// first and decompose only when it fails, returns no rows or only NULLs (auto).
+    #[arg(long, default_value = "always", value_name = "always|auto",
+          value_parser = parse_decompose_when)]
+    pub decompose_when: DecomposeWhen,
+}
+
+fn parse_decompose_when(text: &str) -> Result<DecomposeWhen, String> {
+    text.parse()
 }
 
 fn parse_rerank(text: &str) -> Result<Rerank, String> {
@@ -99,6 +108,7 @@ impl AdrArgs {
                 STRATEGY_NAMES.join(" or ")
             );
         }
+        options.decompose_when = self.decompose_when;
         let source = self.source()?;
         if source.is_some() {
             if name != "decompose" {

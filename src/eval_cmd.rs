@@ -2,6 +2,7 @@
 //! [`learnat_benchmarks`].
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use learnat_agent::frontend::open_chat_model;
-use learnat_agent::strategy::{StrategyInput, StrategyOptions};
+use learnat_agent::strategy::{DecomposeWhen, StrategyInput, StrategyOptions};
 use learnat_benchmarks::compare_runs::{compare_runs, load_run};
 use learnat_benchmarks::dataset::Question;
 use learnat_benchmarks::dataset::{
@@ -135,7 +136,8 @@ struct EvalRunArgs {
     #[arg(long)]
     timeout_s: Option<f64>,
     /// Output folder: checkpoint.jsonl (resumable), report.json, report.md, report.html,
-    /// predictions.sql. Without it nothing is written.
+    /// predictions.sql, and with --model answers.jsonl (each answer in full: steps, draft,
+    /// candidates, timings). Without it nothing is written.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Evaluate the questions whose database is present; report the others as not evaluable.
@@ -274,6 +276,7 @@ pub fn run(command: EvalCommand) -> Result<ExitCode> {
                 &args.strategy,
                 &args.adr,
                 strategy_options,
+                args.out.as_deref(),
             )?)
         }
         (None, None) => bail!("learnat eval needs --predictions FILE or --model SPEC"),
@@ -393,6 +396,9 @@ pub fn run_bench_eval(args: BenchEvalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The file of an `eval --model --out` run holding each answer in full.
+const ANSWERS_FILE: &str = "answers.jsonl";
+
 /// The database a generated prediction runs against, opened once with its schema.
 type OpenedDatabase = (Arc<dyn Database>, Arc<Schema>);
 
@@ -403,18 +409,24 @@ fn generator(
     strategy_name: &str,
     adr: &AdrArgs,
     options: StrategyOptions,
+    out: Option<&std::path::Path>,
 ) -> Result<GeneratedPredictions<impl Fn(Question) -> GenerationFuture + Sync + use<>>> {
     let runtime = tokio::runtime::Handle::current();
     let opened = tokio::task::block_in_place(|| runtime.block_on(open_chat_model(Some(spec))))
         .with_context(|| format!("cannot open the model {spec}"))?;
     eprintln!(
         "generating with {} (strategy {strategy_name}, {} repair turn(s), schema relinking {}, \
-         {} sample(s), demonstrations: {})",
+         {} sample(s), demonstrations: {}{})",
         opened.model.name(),
         options.repair_turns,
         if options.relink { "on" } else { "off" },
         options.samples,
-        adr.describe()
+        adr.describe(),
+        if strategy_name == "decompose" {
+            format!(", decompose {}", adr.decompose_when.name())
+        } else {
+            String::new()
+        }
     );
     let mut fingerprint = format!(
         "{} strategy {strategy_name} repair {} samples {}",
@@ -427,6 +439,9 @@ fn generator(
     if adr.index.is_some() {
         fingerprint.push_str(&format!(" adr {}", adr.describe()));
     }
+    if strategy_name == "decompose" && adr.decompose_when != DecomposeWhen::Always {
+        fingerprint.push_str(&format!(" decompose-when {}", adr.decompose_when.name()));
+    }
     let strategy = adr.build(strategy_name, options)?;
     let model = opened.model;
     let paths: Arc<Vec<PathBuf>> = Arc::new(
@@ -435,6 +450,22 @@ fn generator(
             .collect(),
     );
     let databases: Arc<tokio::sync::Mutex<HashMap<PathBuf, OpenedDatabase>>> = Arc::default();
+    // Each answer in full (steps, draft, candidates, timings), one line per question, appended
+    // so that a resumed run adds to it.
+    let answers: Option<Arc<std::sync::Mutex<std::fs::File>>> = match out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let path = dir.join(ANSWERS_FILE);
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            Some(Arc::new(std::sync::Mutex::new(file)))
+        }
+        None => None,
+    };
     Ok(GeneratedPredictions::new(
         runtime,
         fingerprint,
@@ -443,6 +474,7 @@ fn generator(
             let strategy = Arc::clone(&strategy);
             let databases = Arc::clone(&databases);
             let path = paths[question.index].clone();
+            let answers = answers.clone();
             Box::pin(async move {
                 let (database, schema) = {
                     let mut open = databases.lock().await;
@@ -465,11 +497,23 @@ fn generator(
                 let mut input = StrategyInput::new(&question.question, &database, &schema);
                 input.evidence = question.evidence.as_deref();
                 input.db_id = Some(&question.db_id);
-                strategy
-                    .answer(&model, &input)
-                    .await
-                    .map(|answer| answer.sql)
-                    .map_err(|e| e.to_string())
+                let answer = strategy.answer(&model, &input).await;
+                if let Some(file) = &answers {
+                    let line = match &answer {
+                        Ok(answer) => serde_json::json!({
+                            "index": question.index, "id": question.id, "answer": answer,
+                        }),
+                        Err(error) => serde_json::json!({
+                            "index": question.index, "id": question.id,
+                            "error": error.to_string(),
+                        }),
+                    };
+                    let mut file = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    if let Err(error) = writeln!(file, "{line}") {
+                        tracing::warn!(%error, "cannot append to {ANSWERS_FILE}");
+                    }
+                }
+                answer.map(|answer| answer.sql).map_err(|e| e.to_string())
             })
         },
     ))

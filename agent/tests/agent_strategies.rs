@@ -694,3 +694,94 @@ async fn value_hints_name_the_columns_of_question_literals() {
         "{prompt}"
     );
 }
+
+#[tokio::test]
+async fn auto_decomposition_keeps_a_simple_draft_and_decomposes_the_rest() {
+    use learnat_agent::strategy::DecomposeWhen;
+    let demo = demo_db().await;
+    let auto = strategy("decompose", |o| o.decompose_when = DecomposeWhen::Auto);
+    let input = StrategyInput::new(
+        "How many customers are there?",
+        &demo.database,
+        &demo.schema,
+    );
+
+    // A simple draft that returns rows is the answer: one request, one step.
+    let (model, dynamic) = scripted(["```sql\nSELECT COUNT(*) FROM customers\n```"]);
+    let answer = auto.answer(&dynamic, &input).await.expect("answer");
+    assert_eq!(answer.sql, "SELECT COUNT(*) FROM customers");
+    let draft = answer.draft.as_ref().expect("the draft is reported");
+    assert!(
+        draft.chosen && draft.decomposed_because.is_none(),
+        "{draft:?}"
+    );
+    assert_eq!(draft.hardness.as_deref(), Some("easy"));
+    assert_eq!(answer.steps.len(), 1);
+    assert_eq!(
+        answer.steps[0].sub_question,
+        "How many customers are there?"
+    );
+    assert_eq!(model.requests().len(), 1);
+    // The draft is asked with the zero-shot prompt.
+    assert!(
+        model.requests()[0][1]
+            .content
+            .ends_with("Question: How many customers are there?")
+    );
+
+    // A draft that returns nothing is decomposed, and the decomposition's answer replaces it.
+    let (model, dynamic) = scripted([
+        "```sql\nSELECT COUNT(*) FROM customers WHERE name = 'Nobody' GROUP BY name\n```",
+        "Sub question 1: How many customers are there?\nSubSQL1: ```sql\nSELECT COUNT(*) FROM customers\n```",
+        "Final SQL: ```sql\nSELECT COUNT(*) AS n FROM customers\n```",
+    ]);
+    let answer = auto.answer(&dynamic, &input).await.expect("answer");
+    let draft = answer.draft.as_ref().expect("the draft is reported");
+    assert!(!draft.chosen, "{draft:?}");
+    assert_eq!(
+        draft.decomposed_because.as_deref(),
+        Some("the draft returned no rows")
+    );
+    assert_eq!(answer.sql, "SELECT COUNT(*) AS n FROM customers");
+    assert_eq!(answer.steps.len(), 1);
+    assert_eq!(answer.steps[0].sql, "SELECT COUNT(*) FROM customers");
+    assert_eq!(model.requests().len(), 3);
+    assert_eq!(answer.usage.requests, 3);
+    // The decomposition is asked in the student format.
+    assert!(model.requests()[1][0].content.contains("Sub question"));
+    // It is told what the draft was and what running it gave, before the question's start.
+    let opening = &model.requests()[1][1].content;
+    assert!(
+        opening.contains("A direct query was tried first and returned no rows")
+            && opening.contains("WHERE name = 'Nobody'")
+            && opening.ends_with("Start with Sub question 1."),
+        "{opening}"
+    );
+    // An empty step result comes back with a hint to check its conditions.
+    assert!(
+        !last_user_message(&model.requests()[2]).contains("returned no rows"),
+        "the step returned rows"
+    );
+
+    // A draft of only NULLs is decomposed; when the decomposition fails, the draft stands.
+    let nulls = "SELECT MAX(customer_id) FROM customers WHERE name = 'Nobody'";
+    let (_, dynamic) = scripted([
+        format!("```sql\n{nulls}\n```"),
+        "Sub question 1: Which?\nSubSQL1: ```sql\nSELECT nope FROM nowhere\n```".to_string(),
+        "SubSQL1: ```sql\nSELECT still_nope FROM nowhere\n```".to_string(),
+        "Final SQL: ```sql\nSELECT still_nope FROM nowhere\n```".to_string(),
+    ]);
+    let answer = auto.answer(&dynamic, &input).await.expect("answer");
+    let draft = answer.draft.as_ref().expect("the draft is reported");
+    assert!(draft.chosen, "{draft:?}");
+    assert!(
+        draft
+            .decomposed_because
+            .as_deref()
+            .is_some_and(|r| r.contains("only NULLs")),
+        "{draft:?}"
+    );
+    assert_eq!(answer.sql, draft.sql);
+    assert!(!answer.final_outcome.as_ref().expect("ran").is_error());
+    assert!(answer.steps[0].outcome.is_error());
+}

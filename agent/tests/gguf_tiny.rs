@@ -155,6 +155,51 @@ async fn a_follow_up_reuses_the_cached_prefix_and_matches_a_fresh_model() {
 }
 
 #[tokio::test]
+async fn alternating_conversations_each_keep_their_cached_prefix() {
+    let models = tiny_models();
+    let model = load(&models.qwen);
+    // Two conversations with different system prompts share only the template's opening.
+    let long = |topic: &str| format!("{topic} ").repeat(5);
+    let draft = vec![
+        ChatMessage::system("Write one SQL query."),
+        ChatMessage::user(long("customers orders")),
+    ];
+    let steps = vec![
+        ChatMessage::system("Decompose the question into steps."),
+        ChatMessage::user(long("customers orders")),
+    ];
+    let first = model.chat(&draft, &greedy(2)).await.unwrap();
+    assert_eq!(first[0].cached_prompt_tokens, 0);
+    let other = model.chat(&steps, &greedy(2)).await.unwrap();
+    assert!(other[0].cached_prompt_tokens < 10, "{:?}", other[0]);
+    // Back to the first conversation: its keys were kept in another slot.
+    let again = model.chat(&draft, &greedy(2)).await.unwrap();
+    assert_eq!(
+        again[0].cached_prompt_tokens,
+        again[0].prompt_tokens - 1,
+        "all but the last prompt token come from the cache"
+    );
+    assert_eq!(again[0].text, first[0].text);
+    let other_again = model.chat(&steps, &greedy(2)).await.unwrap();
+    assert_eq!(
+        other_again[0].cached_prompt_tokens,
+        other_again[0].prompt_tokens - 1
+    );
+    // More conversations than slots: the least recently used one is evicted.
+    let slots = learnat_agent::model::gguf::CACHE_SLOTS;
+    for index in 0..slots {
+        let fresh = vec![
+            ChatMessage::system(format!("Conversation {index}.")),
+            ChatMessage::user(long("cities")),
+        ];
+        let answer = model.chat(&fresh, &greedy(1)).await.unwrap();
+        assert!(answer[0].cached_prompt_tokens < 10, "{:?}", answer[0]);
+    }
+    let evicted = model.chat(&draft, &greedy(2)).await.unwrap();
+    assert!(evicted[0].cached_prompt_tokens < 10, "{:?}", evicted[0]);
+}
+
+#[tokio::test]
 async fn sampling_is_deterministic_per_seed_and_n_completions_continue_one_prompt() {
     let models = tiny_models();
     let model = load(&models.qwen);

@@ -29,7 +29,7 @@ use learnat_tools::schema::Schema;
 use crate::model::{ChatMessage, ChatModel};
 use crate::session::{ClarificationExchange, Turn};
 use crate::strategy::{FewShotExample, StepOutcome};
-use crate::student_format::{StudentOutput, format_student_output};
+use crate::student_format::{StudentOutput, StudentStep, format_student_output};
 use linking::{SchemaLinks, ValueMatch};
 
 /// Tokens of `text` for `model`: the backend's own count when it has one, else an estimate.
@@ -293,7 +293,10 @@ pub fn decompose_system_prompt(dialect: Dialect) -> String {
     )
 }
 
-/// Worked examples in the student format, as prompt text.
+/// Worked examples in the student format, as prompt text. An example without a decomposition
+/// (a Spider train question, say) is shown as a single step answering the whole question, so
+/// every example shows the full format: a model shown only `Final SQL` after `Question` writes
+/// its SQL in place of the first sub-question.
 pub fn format_examples(examples: &[FewShotExample]) -> String {
     let mut text = String::new();
     for (index, example) in examples.iter().enumerate() {
@@ -302,8 +305,16 @@ pub fn format_examples(examples: &[FewShotExample]) -> String {
             index + 1,
             example.question
         ));
+        let steps = if example.steps.is_empty() {
+            vec![StudentStep {
+                sub_question: example.question.clone(),
+                sql: example.sql.clone(),
+            }]
+        } else {
+            example.steps.clone()
+        };
         text.push_str(&format_student_output(&StudentOutput {
-            steps: example.steps.clone(),
+            steps,
             final_sql: Some(example.sql.clone()),
         }));
         text.push('\n');
@@ -340,6 +351,22 @@ pub fn decompose_messages(
     ]
 }
 
+/// The note a decomposition opens with when a direct query was tried first and execution shows
+/// it wrong: what it was and what running it gave, so that the steps look for the mistake
+/// instead of repeating it.
+pub fn failed_draft_note(sql: &str, outcome: &StepOutcome) -> String {
+    let what = match outcome {
+        StepOutcome::Error { message, .. } => format!("failed: {message}"),
+        StepOutcome::Rows { row_count: 0, .. } => "returned no rows".to_string(),
+        StepOutcome::Rows { .. } => "returned only NULL values".to_string(),
+    };
+    format!(
+        "A direct query was tried first and {what}:\n```sql\n{sql}\n```\nDo not repeat it: \
+         find the part that is wrong, step by step, checking tables, joins, conditions and values \
+         against the schema.\n"
+    )
+}
+
 /// What the model is told after one of its SubSQLs ran.
 pub fn step_outcome_message(
     step_number: usize,
@@ -355,6 +382,12 @@ pub fn step_outcome_message(
             format!("SubSQL{step_number} failed: {message}\n")
         }
     };
+    if matches!(outcome, StepOutcome::Rows { row_count: 0, .. }) {
+        text.push_str(&format!(
+            "SubSQL{step_number} returned no rows. If the question expects an answer, one of its \
+             conditions or values is wrong: compare them with the sample values in the schema.\n"
+        ));
+    }
     if steps_left == 0 {
         text.push_str("Now write the Final SQL.");
     } else {

@@ -66,6 +66,7 @@ impl DemonstrationSource for IndexDemonstrations {
             fixed => KChoice::Fixed(fixed),
         };
         let rerank = self.rerank;
+        let draft = request.draft_sql.map(str::to_string);
         // BM25 and the re-rank are CPU work (and the hybrid re-rank a forward pass): off the
         // async executor.
         let retrieved = tokio::task::spawn_blocking(move || {
@@ -74,6 +75,7 @@ impl DemonstrationSource for IndexDemonstrations {
                 exclude_db: exclude_db.as_deref(),
                 k,
                 rerank,
+                sql_hint: draft.as_deref(),
                 ..RetrievalQuery::new(&question)
             })
         })

@@ -22,6 +22,17 @@
 //! one reminder of the format; a bare query in its answer is taken as the final SQL. When there
 //! is no final SQL but steps ran, the last step that ran is the answer.
 //!
+//! With [`DecomposeWhen::Auto`] a direct draft comes first: the zero-shot prompt, executed
+//! (relinked when relinking is on, no repair turn). A simple question keeps it as a one-step
+//! answer. The question is decomposed when execution shows the draft is wrong or likely so: it
+//! fails, returns no rows, or returns only NULLs. A draft that ran steers the demonstration
+//! retrieval (its skeleton and hardness), and it stays the answer when the decomposition's
+//! final SQL fails while the draft ran, or returns nothing while the draft returned rows. The
+//! answer's `draft` says what happened (with the draft's Spider hardness). Untrained models
+//! decompose worse than they write one query (README, "Adaptive demonstrations"), and on the
+//! Spider subset a hard or extra draft that runs is right about half the time with the 0.5B
+//! model: decomposition is kept for the drafts that execution already shows to be wrong.
+//!
 //! With `samples > 1`, that many trajectories are drawn (seeds `seed + i`) and their final SQLs
 //! vote by execution result ([`super::voting`]); the chosen trajectory's steps are reported.
 
@@ -31,19 +42,22 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use super::voting::{Ballot, vote};
-use super::zero_shot::excerpt;
+use super::zero_shot::{ZeroShot, excerpt};
 use super::{
-    Answer, DemonstrationRequest, DemonstrationSource, FewShotExample, Step, StepOutcome, Strategy,
-    StrategyInput, StrategyOptions, Usage, builtin_examples, mean_logprob, prepare, request,
-    run_relinked,
+    Answer, DecomposeWhen, DemonstrationRequest, DemonstrationSource, Draft, FewShotExample, Step,
+    StepOutcome, Strategy, StrategyInput, StrategyOptions, Usage, builtin_examples, mean_logprob,
+    prepare, request, run_relinked,
 };
 use crate::error::{AgentError, AgentResult};
 use crate::model::{ChatMessage, ChatModel, Completion, GenerationParams};
 use crate::prompt::{
     PromptInput, corrected_step_note, count_tokens, decompose_messages, explain_error,
-    final_repair_message, format_reminder_message, step_outcome_message, step_repair_message,
+    failed_draft_note, final_repair_message, format_reminder_message, step_outcome_message,
+    step_repair_message,
 };
 use crate::student_format::{extract_sql, parse_student_output, step_stop_sequences};
+use learnat_tools::Value;
+use learnat_tools::hardness::spider_hardness;
 use learnat_tools::sql::normalize;
 
 /// The decomposition strategy.
@@ -72,19 +86,38 @@ impl Decompose {
         model: &Arc<dyn ChatModel>,
         input: &StrategyInput<'_>,
     ) -> AgentResult<DecomposePrompt> {
+        self.prompt_with_draft(model, input, None).await
+    }
+
+    /// [`Decompose::prompt`] after a direct draft that execution showed wrong
+    /// ([`DecomposeWhen::Auto`]): the draft steers the demonstration retrieval when it ran, and
+    /// the question is preceded by [`failed_draft_note`].
+    async fn prompt_with_draft(
+        &self,
+        model: &Arc<dyn ChatModel>,
+        input: &StrategyInput<'_>,
+        draft: Option<(&str, &StepOutcome)>,
+    ) -> AgentResult<DecomposePrompt> {
         let options = &self.options;
-        let examples = self.examples(input).await?;
+        let hint = draft
+            .filter(|(_, outcome)| !outcome.is_error())
+            .map(|(sql, _)| sql);
+        let examples = self.examples(input, hint).await?;
 
         let skeleton = input.prompt_without_schema();
+        let note = draft.map(|(sql, outcome)| failed_draft_note(sql, outcome));
         let around: usize = decompose_messages(&skeleton, &examples)
             .iter()
             .map(|m| count_tokens(model.as_ref(), &m.content))
-            .sum();
+            .sum::<usize>()
+            + note
+                .as_deref()
+                .map_or(0, |n| count_tokens(model.as_ref(), n));
         // Each step adds its answer and an outcome message of a few preview rows.
         let per_step = options.max_tokens + 40 * (options.preview_rows + 2);
         let reserved = around + per_step * (options.max_steps + 1 + options.repair_turns);
         let prepared = prepare(model.as_ref(), input, options, reserved).await;
-        let messages = decompose_messages(
+        let mut messages = decompose_messages(
             &PromptInput {
                 schema_text: &prepared.schema.text,
                 links: Some(&prepared.links),
@@ -92,6 +125,9 @@ impl Decompose {
             },
             &examples,
         );
+        if let (Some(note), Some(question)) = (&note, messages.last_mut()) {
+            question.content = insert_before_start(&question.content, note);
+        }
 
         Ok(DecomposePrompt {
             messages,
@@ -99,7 +135,11 @@ impl Decompose {
         })
     }
 
-    async fn examples(&self, input: &StrategyInput<'_>) -> AgentResult<Vec<FewShotExample>> {
+    async fn examples(
+        &self,
+        input: &StrategyInput<'_>,
+        draft_sql: Option<&str>,
+    ) -> AgentResult<Vec<FewShotExample>> {
         match (&self.demonstrations, self.options.adr) {
             (Some(source), true) => {
                 source
@@ -108,11 +148,22 @@ impl Decompose {
                         schema: input.schema,
                         db_id: input.db_id,
                         k: self.options.k,
+                        draft_sql,
                     })
                     .await
             }
             _ => Ok(builtin_examples()),
         }
+    }
+}
+
+/// `note` inserted before the closing request to start with the first sub-question (or
+/// appended, when the message has none).
+fn insert_before_start(message: &str, note: &str) -> String {
+    const START: &str = "Start with Sub question 1.";
+    match message.rfind(START) {
+        Some(at) => format!("{}{note}{}", &message[..at], &message[at..]),
+        None => format!("{message}\n{note}"),
     }
 }
 
@@ -278,6 +329,16 @@ impl Run<'_> {
                 let executed = self
                     .execute_step(number, step.sub_question, step.sql)
                     .await?;
+                // A repaired step (one written without SQL, say) can repeat the previous one
+                // too.
+                if self
+                    .steps
+                    .last()
+                    .is_some_and(|last| same_sql(&last.sql, &executed.sql, dialect))
+                {
+                    stalled = true;
+                    break;
+                }
                 let failed = executed.outcome.is_error();
                 corrected = (!failed && self.relinks.len() > relinked_before)
                     .then(|| (number, executed.sql.clone()));
@@ -409,11 +470,147 @@ impl Strategy for Decompose {
         model: &Arc<dyn ChatModel>,
         input: &StrategyInput<'_>,
     ) -> AgentResult<Answer> {
+        match self.options.decompose_when {
+            DecomposeWhen::Always => self.decompose(model, input, None).await,
+            DecomposeWhen::Auto => self.draft_then_decompose(model, input).await,
+        }
+    }
+}
+
+/// Why a draft is not enough (see [`DecomposeWhen::Auto`]), or `None` when it is.
+fn needs_decomposition(outcome: &StepOutcome) -> Option<String> {
+    match outcome {
+        StepOutcome::Error { message, .. } => Some(format!("the draft failed: {message}")),
+        StepOutcome::Rows { row_count: 0, .. } => Some("the draft returned no rows".into()),
+        StepOutcome::Rows { rows, .. }
+            if rows.iter().all(|row| row.iter().all(|v| *v == Value::Null)) =>
+        {
+            Some("the draft returned only NULLs".into())
+        }
+        StepOutcome::Rows { .. } => None,
+    }
+}
+
+/// Whether an outcome has a non-empty result (rows, not all NULL).
+fn has_answer(outcome: Option<&StepOutcome>) -> bool {
+    match outcome {
+        Some(StepOutcome::Rows {
+            rows, row_count, ..
+        }) => *row_count > 0 && rows.iter().any(|row| row.iter().any(|v| *v != Value::Null)),
+        _ => false,
+    }
+}
+
+impl Decompose {
+    /// [`DecomposeWhen::Auto`]: a direct draft, kept when it answers a simple question;
+    /// otherwise the decomposition, whose final SQL replaces the draft unless it fails or
+    /// returns nothing while the draft did not.
+    async fn draft_then_decompose(
+        &self,
+        model: &Arc<dyn ChatModel>,
+        input: &StrategyInput<'_>,
+    ) -> AgentResult<Answer> {
+        let started = Instant::now();
+        let draft_options = StrategyOptions {
+            samples: 1,
+            temperature: 0.0,
+            repair_turns: 0,
+            ..self.options.clone()
+        };
+        let draft = match ZeroShot::new(draft_options).answer(model, input).await {
+            Ok(draft) => Some(draft),
+            Err(error @ (AgentError::Cancelled | AgentError::Generation { .. })) => {
+                return Err(error);
+            }
+            Err(error) => {
+                tracing::debug!(%error, "no draft SQL; decomposing");
+                None
+            }
+        };
+        let Some(mut draft) = draft else {
+            return self.decompose(model, input, None).await;
+        };
+        let hardness = spider_hardness(&draft.sql).ok();
+        let outcome = draft.final_outcome.clone().unwrap_or(StepOutcome::Error {
+            kind: "no_sql".into(),
+            message: "the draft did not run".into(),
+        });
+        let reason = needs_decomposition(&outcome);
+        let mut record = Draft {
+            sql: draft.sql.clone(),
+            hardness: hardness.map(|h| h.as_str().to_string()),
+            outcome: outcome.clone(),
+            decomposed_because: reason.clone(),
+            chosen: reason.is_none(),
+        };
+        let Some(reason) = reason else {
+            // A simple question: the draft is a one-step decomposition.
+            draft.steps = vec![Step {
+                sub_question: input.question.to_string(),
+                sql: draft.sql.clone(),
+                outcome,
+                repairs: 0,
+            }];
+            draft.strategy = self.name().to_string();
+            draft.draft = Some(record);
+            draft.usage.total_ms = started.elapsed().as_secs_f64() * 1000.0;
+            return Ok(draft);
+        };
+        tracing::debug!(%reason, "decomposing");
+        let decomposed = self
+            .decompose(model, input, Some((draft.sql.as_str(), &outcome)))
+            .await;
+        let mut answer = match decomposed {
+            Ok(answer) => answer,
+            Err(error @ (AgentError::Cancelled | AgentError::Generation { .. })) => {
+                return Err(error);
+            }
+            Err(error) => {
+                // No decomposition came out: the draft stands, whatever it gave.
+                tracing::debug!(%error, "the decomposition wrote no SQL; keeping the draft");
+                record.chosen = true;
+                draft.strategy = self.name().to_string();
+                draft.draft = Some(record);
+                draft.usage.total_ms = started.elapsed().as_secs_f64() * 1000.0;
+                return Ok(draft);
+            }
+        };
+        // The draft stands when the decomposition's answer is worse by execution: it failed
+        // while the draft ran, or it returned nothing while the draft returned something.
+        let draft_ran = !outcome.is_error();
+        let decomposition_ran = answer.final_outcome.as_ref().is_some_and(|o| !o.is_error());
+        record.chosen = (draft_ran && !decomposition_ran)
+            || (has_answer(Some(&outcome)) && !has_answer(answer.final_outcome.as_ref()));
+        if record.chosen {
+            answer.sql = draft.sql.clone();
+            answer.final_outcome = Some(outcome);
+        }
+        answer.usage.absorb(&draft.usage);
+        answer.repairs += draft.repairs;
+        answer
+            .relinks
+            .splice(0..0, std::mem::take(&mut draft.relinks));
+        answer
+            .raw_outputs
+            .splice(0..0, std::mem::take(&mut draft.raw_outputs));
+        answer.draft = Some(record);
+        answer.usage.total_ms = started.elapsed().as_secs_f64() * 1000.0;
+        Ok(answer)
+    }
+
+    /// Every question in the student format, step by step ([`DecomposeWhen::Always`]), or
+    /// after a `draft` that execution showed wrong ([`Decompose::prompt_with_draft`]).
+    async fn decompose(
+        &self,
+        model: &Arc<dyn ChatModel>,
+        input: &StrategyInput<'_>,
+        draft: Option<(&str, &StepOutcome)>,
+    ) -> AgentResult<Answer> {
         let started = Instant::now();
         let options = &self.options;
         let mut usage = Usage::default();
         let mut raw = Vec::new();
-        let prompt = self.prompt(model, input).await?;
+        let prompt = self.prompt_with_draft(model, input, draft).await?;
         let messages = prompt.messages;
 
         let samples = options.samples.max(1);
@@ -487,6 +684,7 @@ impl Strategy for Decompose {
             usage,
             raw_outputs: raw,
             prompt_tables: prompt.tables,
+            draft: None,
         })
     }
 }

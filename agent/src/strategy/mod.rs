@@ -299,6 +299,28 @@ pub struct Answer {
     pub raw_outputs: Vec<String>,
     /// The tables the prompt showed.
     pub prompt_tables: Vec<String>,
+    /// The direct draft written before deciding whether to decompose
+    /// ([`DecomposeWhen::Auto`]); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft: Option<Draft>,
+}
+
+/// The direct draft of [`DecomposeWhen::Auto`]: a zero-shot query, executed, that decides
+/// whether the question is decomposed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    /// Its SQL (after any schema relinking).
+    pub sql: String,
+    /// Its Spider hardness, when it parses (`easy`, `medium`, `hard`, `extra`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardness: Option<String>,
+    /// What running it gave.
+    pub outcome: StepOutcome,
+    /// Why the question was decomposed after all; `None` when the draft was enough.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decomposed_because: Option<String>,
+    /// True when the draft is the final SQL.
+    pub chosen: bool,
 }
 
 /// A worked example for the decomposition prompt: a question, its steps and its SQL.
@@ -323,6 +345,9 @@ pub struct DemonstrationRequest<'a> {
     pub db_id: Option<&'a str>,
     /// How many; 0 lets the source choose (adaptive k).
     pub k: usize,
+    /// A draft SQL for the question (a zero-shot attempt), when the caller has one: its
+    /// skeleton steers the re-rank and its hardness the adaptive k.
+    pub draft_sql: Option<&'a str>,
 }
 
 /// Where decomposition examples come from: the ADR index implements this; tests pass fixed
@@ -431,6 +456,52 @@ pub struct StrategyOptions {
     pub large_schema_tables: usize,
     /// Literals of the question looked up with `search_values` for linking and hints.
     pub max_literals: usize,
+    /// When the decompose strategy decomposes: every question, or only those a direct draft
+    /// does not answer well ([`DecomposeWhen`]).
+    #[serde(default)]
+    pub decompose_when: DecomposeWhen,
+}
+
+/// When the decompose strategy decomposes a question.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecomposeWhen {
+    /// Every question is answered in the student format, step by step (what a trained student
+    /// is trained on, and what synthesis and training prompts are built from).
+    #[default]
+    Always,
+    /// A direct draft first (the zero-shot prompt, executed); the question is decomposed only
+    /// when the draft fails, returns no rows, or returns only NULLs. Otherwise the draft is the
+    /// answer, as a one-step decomposition.
+    Auto,
+}
+
+impl DecomposeWhen {
+    /// The names `--decompose-when` accepts.
+    pub const NAMES: &'static [&'static str] = &["always", "auto"];
+
+    /// The snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DecomposeWhen::Always => "always",
+            DecomposeWhen::Auto => "auto",
+        }
+    }
+}
+
+impl std::str::FromStr for DecomposeWhen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<DecomposeWhen, String> {
+        match text {
+            "always" => Ok(DecomposeWhen::Always),
+            "auto" => Ok(DecomposeWhen::Auto),
+            other => Err(format!(
+                "unknown value '{other}' (use {})",
+                DecomposeWhen::NAMES.join(" or ")
+            )),
+        }
+    }
 }
 
 impl Default for StrategyOptions {
@@ -451,6 +522,7 @@ impl Default for StrategyOptions {
             step_timeout: Duration::from_secs(10),
             large_schema_tables: 16,
             max_literals: 4,
+            decompose_when: DecomposeWhen::Always,
         }
     }
 }

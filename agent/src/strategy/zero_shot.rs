@@ -178,6 +178,7 @@ impl Strategy for ZeroShot {
             usage,
             raw_outputs: raw,
             prompt_tables: prepared.schema.tables,
+            draft: None,
         })
     }
 }

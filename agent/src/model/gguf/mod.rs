@@ -7,9 +7,11 @@
 //! - Generation runs on one dedicated worker thread per model, never on the async executor.
 //!   Requests are queued in arrival order and served one at a time: a second `chat` call waits
 //!   until the first is done.
-//! - The worker keeps one [`KvCache`] with the token ids it holds. A request reuses the longest
-//!   common prefix with the cached sequence (the earlier turns of a conversation) and encodes
-//!   only the rest; [`crate::Completion::cached_prompt_tokens`] reports how many were reused.
+//! - The worker keeps [`CACHE_SLOTS`] [`KvCache`]s, each with the token ids it holds. A request
+//!   reuses the longest common prefix with a cached sequence (the earlier turns of a
+//!   conversation) and encodes only the rest; [`crate::Completion::cached_prompt_tokens`] reports
+//!   how many were reused. A new sequence takes the least recently used slot, so an agent that
+//!   alternates prompts (a draft and a decomposition) keeps the prefix of each.
 //!   `n > 1` completions encode the prompt once and each continues from it.
 //! - Stops on the end-of-turn tokens (`<|im_end|>`, and for Qwen also `<|endoftext|>`), on stop
 //!   strings (never emitted, found even when split across tokens), at `max_tokens`, or when the
@@ -373,6 +375,11 @@ impl GgufModel {
             model_name: name.clone(),
             transformer,
             cache,
+            cache_used: 0,
+            spare_caches: (1..CACHE_SLOTS)
+                .map(|_| (KvCache::new(&config, context_length, &device), 0))
+                .collect(),
+            clock: 0,
             tokenizer: tokenizer.clone(),
             end_of_turn: tokenizer.end_of_turn_ids(),
             seed_override: options.seed,
@@ -558,11 +565,27 @@ impl ChatModel for GgufModel {
     }
 }
 
+/// Token sequences the worker keeps the keys and values of ([`Worker::select_cache`]): an agent
+/// alternates a few prompts (a draft and a decomposition, a clarification check and an answer),
+/// and each keeps its prefix.
+pub const CACHE_SLOTS: usize = 3;
+
+/// A cached prefix shorter than this many tokens (the chat template's opening, a shared system
+/// line) does not make a sequence worth continuing: a new prompt takes the least recently used
+/// slot instead.
+const MIN_USEFUL_PREFIX: usize = 64;
+
 /// The state owned by the model thread.
 struct Worker {
     model_name: String,
     transformer: Transformer,
+    /// The slot in use; the other [`CACHE_SLOTS`] − 1 wait in `spare_caches`. Storage grows on
+    /// demand, so an unused slot costs nothing.
     cache: KvCache,
+    /// When `cache` was last selected ([`Worker::clock`]).
+    cache_used: u64,
+    spare_caches: Vec<(KvCache, u64)>,
+    clock: u64,
     tokenizer: Arc<GgufTokenizer>,
     end_of_turn: Vec<u32>,
     seed_override: Option<u64>,
@@ -599,7 +622,7 @@ impl Worker {
                     let _ = reply.send(result);
                 }
                 Job::ClearCache { reply } => {
-                    self.cache.clear();
+                    self.clear_caches();
                     let _ = reply.send(());
                 }
                 Job::Continue {
@@ -614,6 +637,51 @@ impl Worker {
                     let _ = reply.send(result);
                 }
             }
+        }
+    }
+
+    /// Makes `cache` the slot that continues `tokens` best: the one sharing the longest prefix
+    /// with them, among the slots that share at least [`MIN_USEFUL_PREFIX`] tokens or whose
+    /// whole sequence `tokens` extend. When none does (a new conversation), the least recently
+    /// used slot is taken, so the sequences used last keep their keys.
+    fn select_cache(&mut self, tokens: &[u32]) {
+        self.clock += 1;
+        let continues = |cache: &KvCache| {
+            let shared = cache.common_prefix_len(tokens);
+            (shared > 0 && (shared >= MIN_USEFUL_PREFIX || shared == cache.len())).then_some(shared)
+        };
+        let current = continues(&self.cache);
+        let best_spare = self
+            .spare_caches
+            .iter()
+            .enumerate()
+            .filter_map(|(index, (cache, _))| continues(cache).map(|shared| (index, shared)))
+            .max_by_key(|&(_, shared)| shared);
+        let chosen = match (current, best_spare) {
+            (Some(here), Some((index, there))) => (there > here).then_some(index),
+            (Some(_), None) => None,
+            (None, Some((index, _))) => Some(index),
+            (None, None) => self
+                .spare_caches
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (_, used))| *used)
+                .filter(|(_, (_, used))| *used < self.cache_used)
+                .map(|(index, _)| index),
+        };
+        if let Some(index) = chosen {
+            let (spare, used) = &mut self.spare_caches[index];
+            std::mem::swap(&mut self.cache, spare);
+            std::mem::swap(&mut self.cache_used, used);
+        }
+        self.cache_used = self.clock;
+    }
+
+    /// Empties every slot.
+    fn clear_caches(&mut self) {
+        self.cache.clear();
+        for (cache, _) in &mut self.spare_caches {
+            cache.clear();
         }
     }
 
@@ -633,6 +701,7 @@ impl Worker {
         rows: LogitRows,
         from: usize,
     ) -> AgentResult<(Vec<Vec<f32>>, usize)> {
+        self.select_cache(tokens);
         let reusable = self.cache.common_prefix_len(tokens).min(from);
         self.cache.truncate(reusable);
         let fresh = &tokens[reusable..];
@@ -885,6 +954,7 @@ impl Worker {
         // Recompute from the last prompt token on: its logits predict the first completion
         // token. The final completion token's own prediction is not needed.
         let from = prompt.len() - 1;
+        self.select_cache(&sequence);
         let reusable = self.cache.common_prefix_len(&sequence).min(from);
         self.cache.truncate(reusable);
         let logits = self
