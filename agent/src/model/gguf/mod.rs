@@ -571,8 +571,8 @@ impl ChatModel for GgufModel {
 pub const CACHE_SLOTS: usize = 3;
 
 /// A cached prefix shorter than this many tokens (the chat template's opening, a shared system
-/// line) does not make a sequence worth continuing: a new prompt takes the least recently used
-/// slot instead.
+/// line), and shorter than half the cached sequence, does not make a sequence worth continuing:
+/// a new prompt takes the least recently used slot instead.
 const MIN_USEFUL_PREFIX: usize = 64;
 
 /// The state owned by the model thread.
@@ -641,14 +641,15 @@ impl Worker {
     }
 
     /// Makes `cache` the slot that continues `tokens` best: the one sharing the longest prefix
-    /// with them, among the slots that share at least [`MIN_USEFUL_PREFIX`] tokens or whose
-    /// whole sequence `tokens` extend. When none does (a new conversation), the least recently
+    /// with them, among the slots that share at least [`MIN_USEFUL_PREFIX`] tokens or at least
+    /// half of their sequence. When none does (a new conversation), the least recently
     /// used slot is taken, so the sequences used last keep their keys.
     fn select_cache(&mut self, tokens: &[u32]) {
         self.clock += 1;
         let continues = |cache: &KvCache| {
             let shared = cache.common_prefix_len(tokens);
-            (shared > 0 && (shared >= MIN_USEFUL_PREFIX || shared == cache.len())).then_some(shared)
+            (shared > 0 && (shared >= MIN_USEFUL_PREFIX || 2 * shared >= cache.len()))
+                .then_some(shared)
         };
         let current = continues(&self.cache);
         let best_spare = self
