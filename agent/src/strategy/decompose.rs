@@ -491,14 +491,17 @@ fn needs_decomposition(outcome: &StepOutcome) -> Option<String> {
     }
 }
 
-/// Whether an outcome has a non-empty result (rows, not all NULL).
+/// Whether an outcome has a result that is not empty (rows, not all NULL).
 fn has_answer(outcome: Option<&StepOutcome>) -> bool {
-    match outcome {
-        Some(StepOutcome::Rows {
-            rows, row_count, ..
-        }) => *row_count > 0 && rows.iter().any(|row| row.iter().any(|v| *v != Value::Null)),
-        _ => false,
-    }
+    outcome.is_some_and(|outcome| needs_decomposition(outcome).is_none())
+}
+
+/// The draft as the final answer of the decompose strategy, with its record.
+fn draft_answer(mut draft: Answer, record: Draft, strategy: &str, started: Instant) -> Answer {
+    draft.strategy = strategy.to_string();
+    draft.draft = Some(record);
+    draft.usage.total_ms = started.elapsed().as_secs_f64() * 1000.0;
+    draft
 }
 
 impl Decompose {
@@ -551,10 +554,7 @@ impl Decompose {
                 outcome,
                 repairs: 0,
             }];
-            draft.strategy = self.name().to_string();
-            draft.draft = Some(record);
-            draft.usage.total_ms = started.elapsed().as_secs_f64() * 1000.0;
-            return Ok(draft);
+            return Ok(draft_answer(draft, record, self.name(), started));
         };
         tracing::debug!(%reason, "decomposing");
         let decomposed = self
@@ -569,10 +569,7 @@ impl Decompose {
                 // No decomposition came out: the draft stands, whatever it gave.
                 tracing::debug!(%error, "the decomposition wrote no SQL; keeping the draft");
                 record.chosen = true;
-                draft.strategy = self.name().to_string();
-                draft.draft = Some(record);
-                draft.usage.total_ms = started.elapsed().as_secs_f64() * 1000.0;
-                return Ok(draft);
+                return Ok(draft_answer(draft, record, self.name(), started));
             }
         };
         // The draft stands when the decomposition's answer is worse by execution: it failed
